@@ -1,0 +1,80 @@
+"""Causal softmax attention with RoPE (the Transformer's mixer and the hybrids' attention layers).
+
+Training uses ``F.scaled_dot_product_attention`` (flash / cuDNN kernels on GPU). Decoding keeps a
+preallocated KV cache of shape (B, n_kv_heads, max_len, head_dim); each batch row may sit at a
+different position, so ``step`` masks keys beyond each row's own position.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recall2reason.models.layers.base import Mixer, register_mixer
+from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
+
+
+@register_mixer("attention")
+class Attention(Mixer):
+    def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
+        super().__init__(cfg, layer_idx, backend)
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.rope_theta = cfg.rope_theta
+        d = cfg.d_model
+        self.q_proj = nn.Linear(d, self.n_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
+
+    @classmethod
+    def kernels_available(cls) -> bool:
+        return True  # SDPA picks flash / cuDNN / efficient kernels itself
+
+    def _qkv(self, x: torch.Tensor, positions: torch.Tensor):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_theta)  # (T, hd) or (B, 1, hd)
+        if cos.dim() == 3:  # per-row positions (decode): (B, T, hd) -> (B, 1, T, hd)
+            cos, sin = cos[:, None], sin[:, None]
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        B, H, T, hd = y.shape
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, H * hd))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(x.shape[1], device=x.device)
+        q, k, v = self._qkv(x, positions)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
+        return self._out(y)
+
+    def init_state(self, batch_size, max_len, device, dtype):
+        shape = (batch_size, self.n_kv_heads, max_len, self.head_dim)
+        return {"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
+
+    def prefill(self, x, state, slot):
+        T = x.shape[1]
+        q, k, v = self._qkv(x, torch.arange(T, device=x.device))
+        state["k"][slot, :, :T] = k[0].to(state["k"].dtype)
+        state["v"][slot, :, :T] = v[0].to(state["v"].dtype)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
+        return self._out(y)
+
+    def step(self, x, state, pos):
+        B = x.shape[0]
+        q, k, v = self._qkv(x, pos[:, None])  # (B, H, 1, hd)
+        rows = torch.arange(B, device=x.device)
+        # scatter this token's k/v into each row's own position (graph-safe: no shape change)
+        state["k"][rows, :, pos] = k[:, :, 0].to(state["k"].dtype)
+        state["v"][rows, :, pos] = v[:, :, 0].to(state["v"].dtype)
+        max_len = state["k"].shape[2]
+        visible = torch.arange(max_len, device=x.device)[None, :] <= pos[:, None]  # (B, max_len)
+        mask = visible[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q, state["k"].to(q.dtype), state["v"].to(q.dtype), attn_mask=mask,
+            enable_gqa=self.n_kv_heads != self.n_heads,
+        )
+        return self._out(y)

@@ -1,0 +1,62 @@
+"""The interface every sequence mixer implements.
+
+Training calls ``forward(x)`` on whole sequences. Decoding (the sampler) uses a preallocated,
+fixed-shape inference state so that the decode step can be captured in a CUDA graph:
+
+    state = mixer.init_state(batch_size, max_len, device, dtype)   # dict of tensors
+    y = mixer.prefill(x, state, slot)     # x: (1, T, D) one prompt -> writes state[slot]; returns (1, T, D)
+    y = mixer.step(x, state, pos)         # x: (B, 1, D), pos: (B,) int64 index of this token; updates state in place
+
+``step`` must treat every batch row independently (rows hold unrelated sequences at different
+positions) and may not change tensor shapes or allocate state, so it can run inside a graph.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+MIXERS: dict[str, type["Mixer"]] = {}
+
+
+def register_mixer(name: str):
+    def deco(cls: type["Mixer"]) -> type["Mixer"]:
+        if name in MIXERS:
+            raise ValueError(f"mixer {name!r} registered twice")
+        cls.mixer_name = name
+        MIXERS[name] = cls
+        return cls
+
+    return deco
+
+
+class Mixer(nn.Module, abc.ABC):
+    mixer_name: str = ""
+
+    def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.backend = backend
+
+    @classmethod
+    def kernels_available(cls) -> bool:
+        """True when this mixer's GPU kernel package can be imported (checked lazily)."""
+        return False
+
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
+        ...
+
+    @abc.abstractmethod
+    def init_state(self, batch_size: int, max_len: int, device, dtype) -> dict[str, torch.Tensor]:
+        ...
+
+    @abc.abstractmethod
+    def prefill(self, x: torch.Tensor, state: dict[str, torch.Tensor], slot: int) -> torch.Tensor:
+        ...
+
+    @abc.abstractmethod
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
+        ...

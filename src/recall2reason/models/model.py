@@ -1,0 +1,172 @@
+"""The language model shared by all 13 architectures: pre-norm blocks of mixer + SwiGLU MLP.
+
+    x = embed(tokens)
+    for each layer:  x = x + mixer(rmsnorm(x));  x = x + mlp(rmsnorm(x))
+    logits = lm_head(rmsnorm(x))
+
+Only the mixer differs between layers (``ModelConfig.layers``). Recurrent mixers get no
+positional encoding; attention layers apply RoPE themselves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from recall2reason.models.config import ModelConfig
+from recall2reason.models.layers import get_mixer
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+class SwiGLU(nn.Module):
+    """OLMo's MLP: one input projection to mlp_ratio*d split into (value, gate), hidden mlp_ratio*d/2."""
+
+    def __init__(self, d_model: int, hidden: int):
+        super().__init__()
+        self.ff_proj = nn.Linear(d_model, 2 * hidden, bias=False)
+        self.ff_out = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.ff_proj(x).chunk(2, dim=-1)
+        return self.ff_out(F.silu(gate) * value)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer_idx: int, backend: str):
+        super().__init__()
+        self.mixer_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mixer = get_mixer(cfg.layers[layer_idx])(cfg, layer_idx, backend)
+        self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = SwiGLU(cfg.d_model, cfg.mlp_hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.mixer(self.mixer_norm(x))
+        return x + self.mlp(self.mlp_norm(x))
+
+    def prefill(self, x, state, slot):
+        x = x + self.mixer.prefill(self.mixer_norm(x), state, slot)
+        return x + self.mlp(self.mlp_norm(x))
+
+    def step(self, x, state, pos):
+        x = x + self.mixer.step(self.mixer_norm(x), state, pos)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+def resolve_backend(cfg: ModelConfig) -> str:
+    """``auto`` -> ``kernels`` when CUDA is present and every mixer's kernel package imports."""
+    if cfg.backend != "auto":
+        return cfg.backend
+    if not torch.cuda.is_available():
+        return "reference"
+    ok = all(get_mixer(name).kernels_available() for name in set(cfg.layers))
+    return "kernels" if ok else "reference"
+
+
+class HybridLM(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backend = resolve_backend(cfg)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, i, self.backend) for i in range(cfg.n_layers))
+        self.final_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.reset_parameters()
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+
+    # -- init -------------------------------------------------------------------------------
+    def reset_parameters(self) -> None:
+        """Normal(0, init_std) for embeddings and projections; output projections scaled by
+        1/sqrt(2 n_layers) (GPT-2 / OLMo); then each mixer applies its own special inits
+        (Mamba's A_log and dt bias, GLA / GDN gates) through ``_init_special``."""
+        std = self.cfg.init_std
+        out_std = std / math.sqrt(2 * self.cfg.n_layers)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2 and "conv" not in name:
+                nn.init.normal_(p, 0.0, out_std if name.endswith(("o_proj.weight", "ff_out.weight", "out_proj.weight")) else std)
+        for block in self.blocks:
+            init = getattr(block.mixer, "_init_special", None)
+            if init is not None:
+                init()
+
+    # -- training ---------------------------------------------------------------------------
+    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)
+        for block in self.blocks:
+            x = block(x)
+        return self.final_norm(x)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Full logits (B, T, V); for evaluation and tests. Training uses :meth:`loss`."""
+        return self.lm_head(self.hidden(input_ids))
+
+    def loss(self, input_ids: torch.Tensor, targets: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
+        """Mean next-token cross-entropy without materialising full fp32 logits: the LM head and
+        the loss run over chunks of tokens, each recomputed in backward (activation checkpointing),
+        so peak memory holds one chunk's logits instead of B*T*V."""
+        h = self.hidden(input_ids).flatten(0, 1)
+        t = targets.flatten()
+        n = t.numel()
+        total = h.new_zeros((), dtype=torch.float32)
+        for start in range(0, n, chunk_tokens):
+            hs, ts = h[start : start + chunk_tokens], t[start : start + chunk_tokens]
+            if torch.is_grad_enabled():
+                total = total + checkpoint(_chunk_ce_sum, hs, ts, self.lm_head.weight, use_reentrant=False)
+            else:
+                total = total + _chunk_ce_sum(hs, ts, self.lm_head.weight)
+        return total / n
+
+    # -- decoding ---------------------------------------------------------------------------
+    def init_state(self, batch_size: int, max_len: int, device=None, dtype=None) -> list[dict]:
+        device = device or self.lm_head.weight.device
+        dtype = dtype or self.lm_head.weight.dtype
+        return [b.mixer.init_state(batch_size, max_len, device, dtype) for b in self.blocks]
+
+    def prefill(self, input_ids: torch.Tensor, states: list[dict], slot: int) -> torch.Tensor:
+        """Run one prompt (1, T) through the model, filling row ``slot`` of every layer's state;
+        returns the logits of the last position (1, V)."""
+        x = self.embed(input_ids)
+        for block, state in zip(self.blocks, states):
+            x = block.prefill(x, state, slot)
+        return self.lm_head(self.final_norm(x[:, -1]))
+
+    def step(self, tokens: torch.Tensor, states: list[dict], pos: torch.Tensor) -> torch.Tensor:
+        """One decode step: tokens (B,) at positions pos (B,) -> logits (B, V)."""
+        x = self.embed(tokens[:, None])
+        for block, state in zip(self.blocks, states):
+            x = block.step(x, state, pos)
+        return self.lm_head(self.final_norm(x[:, 0]))
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Parameter count; ``non_embedding`` excludes the input embedding but keeps the LM head
+        (the convention of the MFU formula in the pretrain stage)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and not self.cfg.tie_embeddings:
+            n -= self.embed.weight.numel()
+        return n
+
+
+def _chunk_ce_sum(h: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    logits = F.linear(h, w).float()
+    return F.cross_entropy(logits, t, reduction="sum", ignore_index=-100)
+
+
+def build_model(cfg: ModelConfig | dict) -> HybridLM:
+    if isinstance(cfg, dict):
+        cfg = ModelConfig.from_dict(cfg)
+    return HybridLM(cfg)

@@ -1,0 +1,1 @@
+"""Pure-PyTorch math behind the ``reference`` backend of each mixer (no CUDA needed)."""
