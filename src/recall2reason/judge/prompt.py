@@ -68,7 +68,7 @@ def gemini_response_schema() -> dict:
 @dataclass
 class Verdict:
     is_correct: Optional[bool]
-    error_category: str
+    error_category: Optional[str]  # None only for judge failures (group 'Error')
     error_group: str
     explanation: str
     erroneous_step_quote: Optional[str]
@@ -123,10 +123,10 @@ def parse_verdict(text: str | None) -> Verdict:
 
 
 def error_verdict(reason: str) -> Verdict:
-    """The row recorded when no usable answer was obtained (group 'Error', raw text kept aside)."""
+    """No usable answer was obtained: category null, group 'Error' (the raw text is kept in the row)."""
     from recall2reason.judge.categories import JUDGE_ERROR_GROUP
 
-    return Verdict(None, JUDGE_ERROR_GROUP, JUDGE_ERROR_GROUP, reason, None)
+    return Verdict(None, None, JUDGE_ERROR_GROUP, reason, None)
 
 
 __all__ = ["NO_ERROR", "PROMPT_VERSION", "InvalidVerdict", "Verdict", "parse_verdict", "render"]

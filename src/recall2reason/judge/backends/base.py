@@ -1,0 +1,49 @@
+"""The one interface every judge backend implements: judge one completion, return the raw answer."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class Item:
+    """One completion to judge, with what any backend may need."""
+
+    problem_id: str
+    sample_idx: int
+    question: str
+    reference_solution: str
+    gold: str
+    completion: str  # cut at a following "\nQuestion:"
+    prompt: str  # the rendered judge prompt (LLM backends)
+    verify_correct: bool  # the vote stage's math-verify result for this sample
+    extracted_answer: Optional[str]  # the vote stage's parsed final answer (None: none found)
+    answer_style: str = "gsm8k"
+
+
+@dataclass
+class Reply:
+    text: Optional[str]
+    tokens_in: int = 0
+    tokens_out: int = 0
+    truncated: bool = False  # the answer hit max_output_tokens (finishReason MAX_TOKENS / "length")
+
+
+class ApiFailure(RuntimeError):
+    """The request failed for good (retries exhausted, 4xx, timeout). Never contains an API key."""
+
+
+class Backend(abc.ABC):
+    name: str
+    paid: bool = True  # paid backends go through the cache and the ledger's dollars
+
+    @abc.abstractmethod
+    async def judge(self, item: Item) -> Reply: ...
+
+    async def aclose(self) -> None:
+        return None
+
+
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
