@@ -1,0 +1,153 @@
+"""Answer extraction with math-verify 0.9: cut completions, parse gold and model answers.
+
+math-verify implements its timeouts with ``signal.alarm``, which only works in a process's
+main thread; the stage therefore runs these functions in a process pool (one main thread
+per worker), never in threads. ``math_verify`` is imported lazily so that
+:func:`cut_completion` (reused by the judge stage) stays a cheap, dependency-free import.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Literal end-of-sequence markers a decoder may leave in the text (SentencePiece / GPT-2 style).
+EOS_MARKERS: tuple[str, ...] = ("</s>", "<|endoftext|>")
+# The training template is "Question: {problem}\nAnswer: {solution}"; a model that does not
+# stop after its answer starts a new problem with "Question:".
+NEW_PROBLEM_MARKERS: tuple[str, ...] = ("Question:",)
+
+
+def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str:
+    """The completion up to the first EOS marker or new-problem boundary ("Question:").
+
+    math-verify takes the rightmost answer in a text, so anything the model generates after
+    its own answer (``#### 18\\n\\nQuestion: Tom has 5 apples ...``) must go before parsing.
+    """
+    cut = len(text)
+    for marker in (*eos_markers, *NEW_PROBLEM_MARKERS):
+        i = text.find(marker)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut].rstrip()
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces matched."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start == -1:
+        return None
+    i = text.index("{", start) + 1
+    depth = 1
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i:j]
+    return None  # unbalanced braces: no usable answer
+
+
+@dataclass
+class Stats:
+    """Per-worker counters of what went wrong inside math-verify (logged by the stage)."""
+
+    parse_timeouts: int = 0
+    parse_errors: int = 0
+
+    def add(self, other: "Stats") -> None:
+        for f in self.__dataclass_fields__:
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
+
+@dataclass
+class Parsed:
+    """One parsed answer: math-verify's list (sympy expression and/or string) + its key."""
+
+    value: list[Any] = field(repr=False)
+    key: str  # canonical form: str() of the sympy expression, or "text:<string>"
+
+
+def _alarm_seconds(timeout_s: float) -> int:
+    # signal.alarm takes whole seconds; a float would raise inside math-verify, where the
+    # TypeError is swallowed and every answer silently becomes "no answer".
+    return max(1, math.ceil(timeout_s))
+
+
+def parse_text(text: str, timeout_s: float, stats: Stats | None = None) -> Parsed | None:
+    """Parse an already-cut text with math-verify's defaults (LaTeX + plain expressions).
+
+    Returns None when nothing parses (no answer), on timeout, or on a parser error.
+    """
+    from math_verify import parse
+    from math_verify.errors import TimeoutException
+
+    stats = stats if stats is not None else Stats()
+    try:
+        value = parse(text, parsing_timeout=_alarm_seconds(timeout_s), raise_on_error=True)
+    except TimeoutException:
+        stats.parse_timeouts += 1
+        return None
+    except Exception:  # noqa: BLE001 - any parser failure means "no answer"
+        stats.parse_errors += 1
+        return None
+    if not value:
+        return None
+    return Parsed(value=value, key=answer_key(value))
+
+
+def answer_key(value: list[Any]) -> str:
+    """Canonical string of a math-verify parse result: answers with equal keys are one group."""
+    head = value[0]
+    if isinstance(head, str):
+        return "text:" + head.strip()
+    return str(head)
+
+
+def parse_answer(completion: str, timeout_s: float, stats: Stats | None = None) -> Parsed | None:
+    """Cut a raw model completion at its end (see :func:`cut_completion`) and parse it."""
+    return parse_text(cut_completion(completion), timeout_s, stats)
+
+
+def gold_text(gold: str, answer_style: str) -> str:
+    """The text math-verify parses for a gold answer of the given style.
+
+    GSM8K golds are the number after ``####`` (may carry thousands commas); MATH golds are bare
+    LaTeX (``\\sqrt{3}``) that only parses inside ``\\boxed{}``.
+    """
+    if answer_style == "gsm8k":
+        return gold.strip()
+    if answer_style == "math":
+        return "\\boxed{" + gold.strip() + "}"
+    raise ValueError(f"answer_style must be 'gsm8k' or 'math', got {answer_style!r}")
+
+
+def parse_gold(gold: str, answer_style: str, timeout_s: float, stats: Stats | None = None) -> Parsed | None:
+    return parse_text(gold_text(gold, answer_style), timeout_s, stats)
+
+
+_INT_RE = re.compile(r"-?\d+")
+
+
+def verify_pair(gold: Parsed, pred: Parsed, timeout_s: float) -> bool:
+    """math-verify's verdict that ``pred`` answers ``gold`` (asymmetric, gold first).
+
+    Errors and timeouts of one comparison count as "not equal" inside math-verify, which then
+    tries the remaining (expression, string) pairs; raise_on_error would stop at the first.
+    """
+    from math_verify import verify
+
+    # Fast path: two distinct integers are never equal (most GSM8K answers); skips sympy.
+    if _INT_RE.fullmatch(gold.key) and _INT_RE.fullmatch(pred.key):
+        return gold.key == pred.key
+    return bool(verify(gold.value, pred.value, timeout_seconds=_alarm_seconds(timeout_s)))
+
+
+def same_answer(a: Parsed, b: Parsed, timeout_s: float) -> bool:
+    """Two model answers are one vote when math-verify accepts each as the other."""
+    if a.key == b.key:
+        return True
+    return verify_pair(a, b, timeout_s) and verify_pair(b, a, timeout_s)
