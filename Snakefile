@@ -1,0 +1,37 @@
+# From Recall to Reasoning: the whole study as one DAG.
+#
+#   tokenizer, tokenize, eval_set -> pretrain (1 GPU job per model) -> sample (GPU, per model x eval set)
+#   -> vote (math-verify, maj@k) -> judge (LLM, first k completions) -> tables + figures
+#
+#   snakemake -c2 --configfile configs/demo.yaml all     offline demo on a laptop CPU
+#   snakemake --profile slurm all                        the paper study on a SLURM cluster
+#   snakemake results/figures/fig3.pdf                   one figure and only what it needs
+#
+# Every rule calls one stage module: rules/<stage>.smk -> src/recall2reason/<stage>/.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/vote.smk"
+include: "workflow/rules/judge.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        TABLES,
+        FIGURES,
+        f"{R}/data/train/contamination.csv",
+    default_target: True

@@ -1,0 +1,51 @@
+"""Depthwise causal 1-D convolution (the "short conv" of Mamba, GLA and GDN).
+
+Weights use ``nn.Conv1d``'s depthwise layout ``(D, 1, W)``, as mamba-ssm's ``conv1d`` and FLA's
+``ShortConvolution`` do, so checkpoints interoperate. For channel ``d``:
+
+    y_t = act(bias + sum_{j=0}^{W-1} weight[d, 0, j] * x_{t-W+1+j})      (x_{<0} = 0)
+
+The decoding state is the window of the last ``W`` inputs, ``(B, D, W)`` (newest last), the
+layout of mamba-ssm's ``conv_state`` and FLA's conv cache.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _act(y: torch.Tensor, activation: str | None) -> torch.Tensor:
+    if activation in ("silu", "swish"):
+        return F.silu(y)
+    if activation is None:
+        return y
+    raise ValueError(f"unsupported conv activation {activation!r}")
+
+
+def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                  activation: str | None = "silu") -> torch.Tensor:
+    """x (B, T, D) -> (B, T, D); one ``F.conv1d`` with left padding W-1 (cuDNN / oneDNN)."""
+    W = weight.shape[-1]
+    xt = F.pad(x.transpose(1, 2), (W - 1, 0))
+    y = F.conv1d(xt, weight.to(x.dtype), None if bias is None else bias.to(x.dtype), groups=x.shape[-1])
+    return _act(y, activation).transpose(1, 2)
+
+
+def conv_window(x: torch.Tensor, width: int) -> torch.Tensor:
+    """The decoding state after reading x (B, T, D): its last ``width`` inputs, (B, D, width),
+    zero-padded on the left when T < width."""
+    xt = x.transpose(1, 2)
+    T = xt.shape[-1]
+    return F.pad(xt, (width - T, 0)) if T < width else xt[..., T - width:]
+
+
+def causal_conv1d_step(x: torch.Tensor, state: torch.Tensor, weight: torch.Tensor,
+                       bias: torch.Tensor | None = None, activation: str | None = "silu") -> torch.Tensor:
+    """One token x (B, D): shift it into ``state`` (B, D, W) in place and return y (B, D).
+    In-place copy, no new state tensor: safe inside a CUDA graph."""
+    state.copy_(torch.cat([state[..., 1:], x[..., None].to(state.dtype)], dim=-1))
+    y = (state.to(x.dtype) * weight[:, 0].to(x.dtype)).sum(-1)
+    if bias is not None:
+        y = y + bias.to(x.dtype)
+    return _act(y, activation)

@@ -1,0 +1,92 @@
+"""``python -m recall2reason.report``: one invocation per table or figure.
+
+    table --which table1|table7 --judge J... --names M... --out-csv --out-md --out-tex
+    figure fig2|fig4   --curves C... --names M... --out-pdf --out-png
+    figure fig3|fig9   --judge J...  --names M... --out-pdf --out-png
+    figure fig5        --curves C... --names M... --pretrain-config P... --eval E --tokenizer T
+                       --samples PART... [--samples PART... per model] --out-pdf --out-png
+    figure gpu_seconds --curves C... --names M... --stats S... [--stats S... per model] --out-pdf --out-png
+
+Per-model arguments line up with ``--names``; ``--samples``/``--stats`` are given once per
+model (each followed by that model's part files). Models are drawn in the paper's order
+whatever the order of ``--names``. Every --cfg carries ``config["report"]`` plus
+``models``: the study's ``ModelSpec.summary()`` list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recall2reason.common.cfg import ConfigError
+from recall2reason.common.cli import setup_logging, stage_parser
+from recall2reason.report.inputs import InputError
+
+
+
+def build_parser():
+    p = stage_parser("python -m recall2reason.report", "Tables and figures of the paper from the stage outputs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        # SUPPRESS: a --cfg given before the subcommand is kept when none is given after it
+        sp.add_argument("--cfg", default=argparse.SUPPRESS, help="report config slice + models (inline JSON or @file)")
+        sp.add_argument("--names", nargs="+", required=True, help="model names, one per per-model input")
+
+    t = sub.add_parser("table", help="Table 1 (GSM8K) or Table 7 (MATH500): judge error categories")
+    common(t)
+    t.add_argument("--which", choices=("table1", "table7"), required=True)
+    t.add_argument("--judge", nargs="+", required=True, help="judge/<model>/<dataset>.jsonl per model")
+    t.add_argument("--out-csv")
+    t.add_argument("--out-md")
+    t.add_argument("--out-tex")
+
+    f = sub.add_parser("figure", help="one figure (PDF + PNG)")
+    figs = f.add_subparsers(dest="figure", required=True)
+    out = {}
+    for name, help_ in (
+        ("fig2", "GSM8K accuracy vs N under majority voting, a panel per class"),
+        ("fig4", "MATH500 accuracy vs N under majority voting, a panel per class"),
+        ("fig3", "GSM8K: total and Key-Value Binding errors vs attention share"),
+        ("fig9", "MATH500: total and Key-Value Binding errors vs attention share"),
+        ("fig5", "GSM8K accuracy vs inference FLOPs (FLOP model: recall2reason.report.flops)"),
+        ("gpu_seconds", "accuracy vs measured sampling GPU-seconds per problem"),
+    ):
+        sp = figs.add_parser(name, help=help_, description=help_)
+        common(sp)
+        sp.add_argument("--out-pdf")
+        sp.add_argument("--out-png")
+        out[name] = sp
+    for name in ("fig2", "fig4", "fig5", "gpu_seconds"):
+        out[name].add_argument("--curves", nargs="+", required=True, help="vote/<model>/<dataset>.curves.csv per model")
+    for name in ("fig3", "fig9"):
+        out[name].add_argument("--judge", nargs="+", required=True, help="judge/<model>/<dataset>.jsonl per model")
+    out["fig5"].add_argument("--pretrain-config", nargs="+", required=True, help="pretrain/<model>/config.json per model")
+    out["fig5"].add_argument("--samples", nargs="+", action="append", required=True,
+                             help="samples/<model>/<dataset>/part-*.jsonl; repeat the flag once per model")
+    out["fig5"].add_argument("--eval", required=True, help="data/eval/<dataset>.jsonl (prompts)")
+    out["fig5"].add_argument("--tokenizer", required=True, help="data/tokenizer.model (to count prompt tokens)")
+    out["gpu_seconds"].add_argument("--stats", nargs="+", action="append", required=True,
+                                    help="samples/<model>/<dataset>/part-*.stats.json; repeat the flag once per model")
+    out["gpu_seconds"].add_argument("--dataset", choices=("gsm8k", "math500"), default="gsm8k")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = setup_logging(args.log_level)
+    try:
+        from recall2reason.report import run  # matplotlib is imported only when work is done
+
+        if args.command == "table":
+            run.table(args)
+        else:
+            run.figure(args)
+    except (InputError, ConfigError) as e:
+        log.error("%s", e)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

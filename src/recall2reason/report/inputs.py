@@ -1,0 +1,90 @@
+"""Reading the earlier stages' outputs, with errors that name the offending file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from recall2reason.common.io import read_json
+
+CURVE_COLUMNS = [
+    "k", "maj_exact", "maj_exact_lo", "maj_exact_hi", "maj_first", "maj_first_lo", "maj_first_hi",
+    "pass_k", "pass_k_lo", "pass_k_hi",
+]
+
+
+class InputError(ValueError):
+    """An input file is missing, malformed or inconsistent; the message names the file."""
+
+
+def read_curves(path: str | os.PathLike) -> pd.DataFrame:
+    """vote/<model>/<dataset>.curves.csv, sorted by k, accuracies checked to lie in [0, 1]."""
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read majority-vote curves: {e}") from e
+    missing = [c for c in CURVE_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; expected {CURVE_COLUMNS}")
+    if df.empty:
+        raise InputError(f"{path}: no rows")
+    acc = df[CURVE_COLUMNS[1:]]
+    if acc.isna().any().any() or ((acc < 0) | (acc > 1)).any().any():
+        raise InputError(f"{path}: accuracies must be numbers in [0, 1]")
+    if df["k"].duplicated().any() or (df["k"] < 1).any():
+        raise InputError(f"{path}: column k must hold distinct sample counts >= 1")
+    return df.sort_values("k").reset_index(drop=True)
+
+
+def read_rows(path: str | os.PathLike, what: str) -> list[dict]:
+    """All rows of a JSON-lines file; a bad line is an error naming file and line."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg}) in the {what}") from e
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{lineno}: expected a JSON object in the {what}")
+                rows.append(row)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the {what}: {e}") from e
+    return rows
+
+
+def read_json_file(path: str | os.PathLike, what: str, keys: list[str]) -> dict:
+    try:
+        obj = read_json(path)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read the {what}: {e}") from e
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: the {what} must be a JSON object")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise InputError(f"{path}: the {what} lacks key(s) {missing}")
+    return obj
+
+
+def check_aligned(names: list[str], **lists: list) -> None:
+    """Every per-model argument list must have one entry per --names entry."""
+    if len(set(names)) != len(names):
+        raise InputError(f"--names repeats a model: {names}")
+    for arg, values in lists.items():
+        if values is not None and len(values) != len(names):
+            raise InputError(
+                f"--{arg.replace('_', '-')} got {len(values)} entries for {len(names)} --names ({' '.join(names)})"
+            )
+
+
+def exists(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    return p

@@ -1,0 +1,124 @@
+"""Glue between the CLI and the pure table/figure code: read inputs, compute, write outputs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+
+from recall2reason.report.config import ModelInfo, load_report_cfg
+from recall2reason.report.flops import FlopModel
+from recall2reason.report.inputs import InputError, check_aligned, exists, read_curves, read_json_file, read_rows
+from recall2reason.report.style import save_figure
+from recall2reason.report.tables import TABLES, count_errors, write_table
+
+log = logging.getLogger("recall2reason.report")
+DATASET_LABEL = {"gsm8k": "GSM8K", "math500": "MATH500"}
+
+
+def _models(args: argparse.Namespace) -> list[ModelInfo]:
+    return load_report_cfg(args.cfg).lookup(list(args.names))
+
+
+def table(args: argparse.Namespace) -> None:
+    check_aligned(args.names, judge=args.judge)
+    if not (args.out_csv or args.out_md or args.out_tex):
+        raise InputError("table: give at least one of --out-csv, --out-md, --out-tex")
+    models = _models(args)
+    counts = {n: count_errors(exists(p)) for n, p in zip(args.names, args.judge)}
+    write_table(args.which, models, counts, args.out_csv, args.out_md, args.out_tex)
+    log.info("%s: %d models -> %s", args.which, len(models), ", ".join(filter(None, (args.out_csv, args.out_md, args.out_tex))))
+
+
+def figure(args: argparse.Namespace) -> None:
+    from recall2reason.report import figures  # pyplot import happens here
+
+    if not (args.out_pdf or args.out_png):
+        raise InputError(f"{args.figure}: give --out-pdf and/or --out-png")
+    cfg = load_report_cfg(args.cfg)
+    models = cfg.lookup(list(args.names))
+    name = args.figure
+    if name in ("fig3", "fig9"):
+        check_aligned(args.names, judge=args.judge)
+        counts = {n: count_errors(exists(p)) for n, p in zip(args.names, args.judge)}
+        fig = figures.error_figure(models, counts, "GSM8K" if name == "fig3" else "MATH500")
+    else:
+        check_aligned(args.names, curves=args.curves)
+        curves = {n: read_curves(exists(p)) for n, p in zip(args.names, args.curves)}
+        metric = cfg.metric
+        if name in ("fig2", "fig4"):
+            label = "GSM8K" if name == "fig2" else "MATH500"
+            fig = figures.scaling_figure(models, curves, metric, cfg.bands, f"{label} accuracy (%)")
+        elif name == "fig5":
+            per_sample = flops_per_sample(args)
+            fig = figures.scaling_figure(
+                models, curves, metric, cfg.bands, "GSM8K accuracy (%)", x_per_sample=per_sample,
+                xlabel="Inference FLOPs per problem",
+            )
+        else:  # gpu_seconds
+            per_sample, what = seconds_per_sample(args)
+            fig = figures.scaling_figure(
+                models, curves, metric, cfg.bands, f"{DATASET_LABEL[args.dataset]} accuracy (%)",
+                x_per_sample=per_sample, xlabel=f"Sampling {what} per problem",
+            )
+    save_figure(fig, args.out_pdf, args.out_png)
+    log.info("%s: %d models -> %s", name, len(models), ", ".join(filter(None, (args.out_pdf, args.out_png))))
+
+
+def prompt_tokens(eval_path: str, tokenizer_path: str) -> dict:
+    """Prompt length in tokens (BOS included) per problem id, with the study's tokenizer."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(exists(tokenizer_path)))
+    out = {}
+    for i, row in enumerate(read_rows(exists(eval_path), "eval set"), 1):
+        if "id" not in row or "prompt" not in row:
+            raise InputError(f"{eval_path}: row {i} lacks id or prompt")
+        out[row["id"]] = len(sp.encode(row["prompt"])) + 1
+    return out
+
+
+def flops_per_sample(args: argparse.Namespace) -> dict[str, float]:
+    """Mean inference FLOPs of one sampled completion per model (see report.flops)."""
+    check_aligned(args.names, pretrain_config=args.pretrain_config, samples=args.samples)
+    plen = prompt_tokens(args.eval, args.tokenizer)
+    out = {}
+    for name, cfg_path, parts in zip(args.names, args.pretrain_config, args.samples):
+        fm = FlopModel.from_pretrain_config(read_json_file(exists(cfg_path), "pretrain config", ["model"]), cfg_path)
+        p, t = [], []
+        for part in parts:
+            for i, row in enumerate(read_rows(exists(part), "samples"), 1):
+                try:
+                    p.append(plen[row["problem_id"]])
+                    t.append(int(row["n_tokens"]))
+                except KeyError as e:
+                    raise InputError(f"{part}: row {i}: unknown problem or missing key {e.args[0]!r}") from None
+        if not t:
+            raise InputError(f"{name}: the sample parts {parts} hold no completions")
+        out[name] = float(np.mean(fm.completion_flops(p, t)))
+        log.info("fig5: %s: N=%.3g, %d attention layers, %.3g FLOPs per completion (mean of %d)",
+                 name, fm.matmul_params, fm.n_attention_layers, out[name], len(t))
+    return out
+
+
+def seconds_per_sample(args: argparse.Namespace) -> tuple[dict[str, float], str]:
+    """Measured sampling seconds per completion per model: sum of gpu_s / sum of completions.
+
+    Falls back to wall-clock seconds for every model when any part lacks gpu_s (a CPU run)."""
+    check_aligned(args.names, stats=args.stats)
+    stats = {
+        n: [read_json_file(exists(s), "sampling stats", ["wall_s", "completions"]) for s in parts]
+        for n, parts in zip(args.names, args.stats)
+    }
+    use_gpu = all(isinstance(s.get("gpu_s"), (int, float)) and s["gpu_s"] > 0 for ss in stats.values() for s in ss)
+    key, what = ("gpu_s", "GPU-seconds") if use_gpu else ("wall_s", "wall-clock seconds")
+    if not use_gpu:
+        log.warning("gpu_seconds: some sampling stats lack gpu_s; plotting wall-clock seconds instead")
+    out = {}
+    for n, ss in stats.items():
+        done = sum(int(s["completions"]) for s in ss)
+        if done <= 0:
+            raise InputError(f"{n}: sampling stats report no completions")
+        out[n] = sum(float(s[key]) for s in ss) / done
+    return out, what

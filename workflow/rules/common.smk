@@ -1,0 +1,112 @@
+# Config validation, the model / dataset lists, and the preflight checks that must fail before
+# any GPU job starts.
+
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# The rules run `python -m recall2reason.<stage>` from the installed package (`pip install -e .`);
+# this file imports it from the checkout so that even a parse with another Python finds it.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from recall2reason.common.cfg import ConfigError
+from recall2reason.study import expand_models
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+R = config["results_dir"].rstrip("/")
+try:
+    MODEL_SPECS = {spec.name: spec for spec in expand_models(config["models"])}
+except ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
+MODELS = list(MODEL_SPECS)
+DATASETS = list(config["eval"])
+SAMPLE_PARTS = list(range(config["sample"]["jobs"]))
+
+if not MODELS:
+    raise WorkflowError("config error: models: the study has no models (check models.only / transformer / hybrid_classes)")
+for role, name in config["report"]["datasets"].items():
+    if name not in DATASETS:
+        raise WorkflowError(f"config error: report.datasets.{role} names eval set {name!r}, not in eval: {DATASETS}")
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    dataset="|".join(DATASETS),
+    part=r"\d+",
+
+
+def cfg_json(obj) -> str:
+    """A config slice as compact JSON for a rule's params (Snakemake reruns a rule when it changes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _missing_local_paths():
+    """Local files the config names must exist before anything runs (paths are relative to the
+    working directory, like every other path Snakemake sees)."""
+    named = []
+    if config["tokenizer"]["source"] == "path":
+        named.append(("tokenizer.path", config["tokenizer"].get("path")))
+    for name, src in config["data"]["sources"].items():
+        if src.get("path"):
+            named.append((f"data.sources.{name}.path", src["path"]))
+    for name, ev in config["eval"].items():
+        if ev.get("path"):
+            named.append((f"eval.{name}.path", ev["path"]))
+    return [(key, p) for key, p in named if p is None or not Path(p).exists()]
+
+
+_missing = _missing_local_paths()
+if _missing:
+    raise WorkflowError(
+        "config error: missing input file(s):\n"
+        + "\n".join(f"  {key}: {p!r} does not exist" for key, p in _missing)
+    )
+
+
+onstart:
+    # The judge needs an API key for remote backends; find out now, before any GPU job starts.
+    from recall2reason.judge import preflight
+
+    if any(job.rule.name == "judge" for job in workflow.dag.needrun_jobs()):
+        problem = preflight(config["judge"])
+        if problem:
+            raise WorkflowError(f"judge preflight failed: {problem}")
+
+
+# -- input / params functions of the rules -------------------------------------------------
+
+
+def pretrain_cfg(wc):
+    spec = MODEL_SPECS[wc.model]
+    return cfg_json(
+        {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": config["train"]}
+    )
+
+
+def sample_parts(wc):
+    return expand(
+        f"{R}/samples/{wc.model}/{wc.dataset}/part-{{part}}.jsonl", part=SAMPLE_PARTS
+    )
+
+
+def judged(dataset):
+    return expand(f"{R}/judge/{{model}}/{dataset}.jsonl", model=MODELS)
+
+
+def curves(dataset):
+    return expand(f"{R}/vote/{{model}}/{dataset}.curves.csv", model=MODELS)
+
+
+def sample_stats(dataset):
+    return expand(
+        f"{R}/samples/{{model}}/{dataset}/part-{{part}}.stats.json", model=MODELS, part=SAMPLE_PARTS
+    )
+
+
+def report_out(path, caption, category):
+    return report(path, caption=f"../report/{caption}.rst", category=category)

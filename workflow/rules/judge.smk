@@ -1,0 +1,27 @@
+# LLM judge of the first judge.first_k completions into the paper's 8 error categories
+#   ->  src/recall2reason/judge/
+# Calls are cached under results/.cache/judge, so reruns and resumed runs never pay twice.
+
+
+rule judge:
+    input:
+        eval=rules.eval_set.output[0],
+        samples=sample_parts,
+        vote=rules.vote.output.problems,
+    output:
+        judgements=f"{R}/judge/{{model}}/{{dataset}}.jsonl",
+        ledger=f"{R}/judge/{{model}}/{{dataset}}.ledger.json",
+    params:
+        cfg=cfg_json(config["judge"]),
+        cache_dir=f"{R}/.cache/judge",
+    log:
+        f"{R}/logs/judge/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/judge/{{model}}/{{dataset}}.tsv"
+    conda:
+        "../../envs/judge.yaml"
+    shell:
+        "python -m recall2reason.judge run --cfg {params.cfg:q} --model {wildcards.model}"
+        " --dataset {wildcards.dataset} --eval {input.eval:q} --samples {input.samples:q}"
+        " --vote {input.vote:q} --cache-dir {params.cache_dir:q} --out {output.judgements:q}"
+        " --ledger {output.ledger:q} > {log:q} 2>&1"

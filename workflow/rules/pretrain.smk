@@ -1,0 +1,31 @@
+# One pretraining job per model (GPU)  ->  src/recall2reason/pretrain/
+# Only the final checkpoint and the metrics log are declared outputs; resumable state lives in
+# results/.state/pretrain/<model>/ so that a retried or preempted job continues where it stopped.
+
+
+
+rule pretrain:
+    input:
+        manifest=rules.tokenize.output.manifest,
+        tokenizer=rules.tokenizer.output[0],
+    output:
+        weights=f"{R}/pretrain/{{model}}/model.safetensors",
+        config=f"{R}/pretrain/{{model}}/config.json",
+        metrics=f"{R}/pretrain/{{model}}/metrics.jsonl",
+    params:
+        cfg=pretrain_cfg,
+        out_dir=lambda wc: f"{R}/pretrain/{wc.model}",
+        state_dir=lambda wc: f"{R}/.state/pretrain/{wc.model}",
+    resources:
+        gpu=1,
+    threads: 8
+    log:
+        f"{R}/logs/pretrain/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain/{{model}}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        "python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
+        " --tokenizer {input.tokenizer:q} --out-dir {params.out_dir:q} --state-dir {params.state_dir:q}"
+        " > {log:q} 2>&1"

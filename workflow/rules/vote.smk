@@ -1,0 +1,24 @@
+# Answer extraction with math-verify, clustering, maj@k / pass@k curves  ->  src/recall2reason/vote/
+
+
+rule vote:
+    input:
+        eval=rules.eval_set.output[0],
+        samples=sample_parts,
+    output:
+        problems=f"{R}/vote/{{model}}/{{dataset}}.problems.jsonl",
+        curves=f"{R}/vote/{{model}}/{{dataset}}.curves.csv",
+        breakdown=f"{R}/vote/{{model}}/{{dataset}}.breakdown.csv",
+    params:
+        cfg=cfg_json({**config["vote"], "n": config["sample"]["n"]}),
+    threads: workflow.cores
+    log:
+        f"{R}/logs/vote/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/vote/{{model}}/{{dataset}}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q}"
+        " --out-problems {output.problems:q} --out-curves {output.curves:q}"
+        " --out-breakdown {output.breakdown:q} > {log:q} 2>&1"
