@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from recall2reason.report.config import ModelInfo
 from recall2reason.report.style import TRANSFORMER_COLOR, class_color, class_label, model_color
@@ -18,6 +18,15 @@ from recall2reason.report.tables import TOTAL, ErrorCounts
 
 log = logging.getLogger("recall2reason.report")
 KV = "Key-Value Binding Error"
+
+
+def _sci(x: float, _pos=None) -> str:
+    """Log-axis label: 10^n, or m x 10^n for the 2 and 5 ticks."""
+    if x <= 0:
+        return ""
+    e = math.floor(math.log10(x) + 1e-9)
+    m = round(x / 10**e)
+    return f"$10^{{{e}}}$" if m == 1 else f"${m}\\times10^{{{e}}}$"
 
 
 def class_panels(models: list[ModelInfo]) -> list[tuple[str, list[ModelInfo]]]:
@@ -41,7 +50,8 @@ def scaling_figure(
     """Accuracy vs N (or vs N x a per-sample cost, e.g. FLOPs or GPU-seconds), a panel per class."""
     panels = class_panels(models)
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(0.4 + 3.2 * len(panels), 3.1), sharey=True, squeeze=False, layout="constrained"
+        1, len(panels), figsize=(0.4 + 3.2 * len(panels), 3.1), sharey=True, sharex=x_per_sample is not None,
+        squeeze=False, layout="constrained",
     )
     top = 0.0
     for ax, (title, members) in zip(axes[0], panels):
@@ -71,10 +81,11 @@ def scaling_figure(
             ax.xaxis.set_minor_locator(NullLocator())
             ax.set_xticklabels([str(t) for t in ticks])
         else:  # cost axes span 1-2 decades: label 1, 2, 5 x 10^n, leave minor ticks unlabelled
-            lo, hi = ax.get_xlim()
-            subs = (1.0,) if hi / lo > 300 else (1.0, 2.0, 5.0)
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
-            ax.xaxis.set_major_formatter(LogFormatterSciNotation(base=10, labelOnlyBase=False))
+            costs = [curves[m.name]["k"].to_numpy(dtype=float) * x_per_sample[m.name] for m in models]
+            span = max(c.max() for c in costs) / min(c.min() for c in costs)
+            subs = (1.0,) if span > 300 else (1.0, 2.0, 5.0)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=30))
+            ax.xaxis.set_major_formatter(FuncFormatter(_sci))
             ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10)))
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title if title == "Transformer" else f"{title} hybrids")
