@@ -114,7 +114,8 @@ def test_answers_faults_and_cache(tmp_path, backend):
         if backend == "gemini":
             gc = body["generationConfig"]
             assert gc["temperature"] == 0 and gc["responseMimeType"] == "application/json"
-            assert gc["thinkingConfig"]["thinkingBudget"] == 0
+            # the SDK sends the proto field name; the API's JSON parser accepts both spellings
+            assert gc["thinkingConfig"] in ({"thinkingBudget": 0}, {"thinking_budget": 0}), gc
             assert "Calculation Error" in gc["responseSchema"]["properties"]["error_category"]["enum"]
             assert fake.headers[0].get("x-goog-api-key") == FAKE_KEY
         else:
@@ -178,11 +179,11 @@ def test_kill_during_run_then_resume_repeats_no_answered_call(tmp_path, backend)
         cached = cache.keys()
         cache.close()
         done_before = {it.completion for it in items if item_key(from_dict(JudgeConfig, cfg), it) in cached}
-        assert 6 <= len(done_before) < len(items)
-        n_before = len(fake.log)
+        assert 6 - cfg["concurrency"] <= len(done_before) < len(items)  # answers in flight may be lost
+        n_before = len(fake.arrivals)  # requests of the killed run, answered or in flight
 
         rows, ledger = judge(tmp_path, inputs, cfg)
-        asked_after = [a for a, _ in fake.log[n_before:]]
+        asked_after = fake.arrivals[n_before:]
         assert not set(asked_after) & done_before  # no answered call is paid twice
         assert sorted(asked_after) == sorted({it.completion for it in items} - done_before)
         assert ledger["cache_hits"] == len(done_before) and len(rows) == 20

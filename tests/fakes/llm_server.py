@@ -40,7 +40,8 @@ class FakeLLM:
 
     def __init__(self, delay_s: float = 0.0):
         self.delay_s = delay_s
-        self.log: list[tuple[str, int]] = []  # (generated answer, status) per request
+        self.log: list[tuple[str, int]] = []  # (generated answer, status) per answered request
+        self.arrivals: list[str] = []  # generated answer per request, logged when it arrives
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.seen: Counter = Counter()
@@ -86,6 +87,7 @@ class FakeLLM:
         with self.lock:
             n = self.seen[answer]
             self.seen[answer] += 1
+            self.arrivals.append(answer)
         if self.delay_s:
             time.sleep(self.delay_s)
         if "[[429]]" in answer and n == 0:

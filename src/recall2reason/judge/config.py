@@ -8,7 +8,8 @@ from typing import Literal, Optional
 
 @dataclass
 class Prices:
-    """Dollars per million tokens; the Batch API bills ``batch_discount`` x these."""
+    """Dollars per million tokens; the Batch API bills ``batch_discount`` x these (estimate only:
+    the Batch API mode itself is not implemented yet)."""
 
     input_per_m: float = 0.10
     output_per_m: float = 0.40
@@ -32,8 +33,6 @@ class JudgeConfig:
     concurrency: int = 32  # requests in flight
     requests_per_minute: float = 4000
     base_url: Optional[str] = None  # gemini: API endpoint override; openai: server URL (required)
-    batch: bool = False  # gemini only: submit through the Batch API (half price, hours of latency)
-    batch_poll_s: float = 30.0
     max_output_tokens: int = 1024
     timeout_s: float = 120.0  # one HTTP request
     retry: Retry = field(default_factory=Retry)
@@ -52,8 +51,6 @@ class JudgeConfig:
             raise ConfigError("judge.requests_per_minute: must be > 0")
         if self.retry.attempts < 1:
             raise ConfigError("judge.retry.attempts: must be >= 1")
-        if self.batch and self.backend != "gemini":
-            raise ConfigError("judge.batch: the Batch API exists for the gemini backend only")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("judge.base_url: the openai backend needs the server URL, e.g. http://localhost:8000/v1")
 

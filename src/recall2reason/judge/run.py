@@ -248,12 +248,7 @@ def run(
     log.info("judging %d completions of %s/%s with %s (%s)", len(items), model_name, dataset, cfg.backend, cfg.model)
     tally = Tally()
     try:
-        if cfg.batch:
-            from recall2reason.judge.batch import judge_items_batch
-
-            outcomes = judge_items_batch(cfg, items, backend, cache, tally)
-        else:
-            outcomes = asyncio.run(judge_items(cfg, items, backend, cache, tally))
+        outcomes = asyncio.run(judge_items(cfg, items, backend, cache, tally))
     finally:
         if cache is not None:
             cache.close()
@@ -306,7 +301,7 @@ def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: 
         "group_mismatch": sum(bool(a.verdict and a.verdict.get("group_mismatch")) for a in answered),
         "tokens_in_this_run": tally.tokens_in,
         "tokens_out_this_run": tally.tokens_out,
-        "dollars_this_run": round(dollars(cfg, tally.tokens_in, tally.tokens_out, cfg.batch), 6),
+        "dollars_this_run": round(dollars(cfg, tally.tokens_in, tally.tokens_out), 6),
         "tokens_in_total": tin,
         "tokens_out_total": tout,
         "dollars_total": round(total_dollars, 6),
