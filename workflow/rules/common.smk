@@ -13,10 +13,13 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from recall2reason.common.cfg import ConfigError
+from recall2reason.common.schema import config_errors
 from recall2reason.study import expand_models
 
-
-validate(config, "../schemas/config.schema.yaml")
+_errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+if _errors:
+    raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _errors))
+validate(config, "../schemas/config.schema.yaml")  # fills in schema defaults
 
 R = config["results_dir"].rstrip("/")
 try:

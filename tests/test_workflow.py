@@ -1,0 +1,65 @@
+"""The DAG itself: planning the paper study, targeted builds, config validation, lint."""
+
+import re
+
+import pytest
+
+from conftest import REPO, snakemake
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    table = stdout.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_paper_study_plans_every_job_offline():
+    counts = job_counts(snakemake("-n", "all").stdout)
+    assert counts["pretrain"] == 13
+    assert counts["sample"] == 26 and counts["vote"] == 26 and counts["judge"] == 26
+    assert counts["tokenizer"] == counts["tokenize"] == 1 and counts["eval_set"] == 2
+    for rule in ("table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination"):
+        assert counts[rule] == 1, rule
+
+
+def test_fig3_plans_only_the_gsm8k_branch():
+    out = snakemake("-n", "results/figures/fig3.pdf").stdout
+    counts = job_counts(out)
+    assert counts == {"eval_set": 1, "tokenizer": 1, "tokenize": 1, "pretrain": 13, "sample": 13,
+                      "vote": 13, "judge": 13, "fig3": 1}
+    assert "math500" not in out
+
+
+def test_sample_jobs_split_the_samples(tmp_path):
+    (tmp_path / "c.yaml").write_text("sample:\n  jobs: 4\n")
+    counts = job_counts(snakemake("-n", "all", "--configfile", str(tmp_path / "c.yaml")).stdout)
+    assert counts["sample"] == 13 * 2 * 4 and counts["vote"] == 26
+
+
+def test_models_only_restricts_the_study(tmp_path):
+    (tmp_path / "c.yaml").write_text("models:\n  only: [transformer, gdn50]\n")
+    counts = job_counts(snakemake("-n", "all", "--configfile", str(tmp_path / "c.yaml")).stdout)
+    assert counts["pretrain"] == 2 and counts["sample"] == 4
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("train:\n  lr: -1\n", "train.lr: -1 is less than or equal to the minimum of 0"),
+        ("sample:\n  temprature: 0.7\n", "'temprature' was unexpected"),
+        ("models:\n  hybrid_classes: [mamba, rwkv]\n", "models.hybrid_classes.1: 'rwkv' is not one of"),
+        ("eval:\n  gsm8k:\n    path: /nonexistent/test.jsonl\n", "eval.gsm8k.path: '/nonexistent/test.jsonl' does not exist"),
+        ("models:\n  attention_layers: {'50': [1, 3, 12]}\n", "attention at layer(s) [12], but n_layers is 12"),
+        ("models:\n  only: [transformer, gdn51]\n", "models.only names unknown model(s) ['gdn51']"),
+    ],
+)
+def test_bad_config_stops_with_a_message_naming_the_key(tmp_path, yaml_text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text)
+    proc = snakemake("-n", "all", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
