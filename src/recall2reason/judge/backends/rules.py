@@ -14,8 +14,9 @@ with ``+ - * / x × ÷ \\times \\cdot \\div``, ``$``, thousands commas and ``%``
    equations): the model read or hallucinated a wrong value before reasoning began.
 2. For each step in order:
    a. State Tracking Error: an operand is a question number that an earlier additive step
-      (``+``/``-``) already updated, and that earlier step's result is never used again:
-      the model reverted to the stale value.
+      (``+``/``-``) already updated, and that earlier step's result is never used again
+      (a restatement of the same computation does not count): the model reverted to the
+      stale value.
    b. Context Synthesis Error: an operand is a question number that the reference solution
       never uses (a distractor) and that is not a constant.
    c. Calculation Error: the stated result differs from the evaluated left side (beyond the
@@ -68,7 +69,7 @@ def numbers(text: str) -> list[Fraction]:
 def _normalise(text: str) -> str:
     for a, b in _LATEX_OPS:
         text = text.replace(a, b)
-    return re.sub(r"(?<=\d)\s*x\s*(?=[\d$(])", " * ", text)
+    return re.sub(r"(?<=[\d)])\s*x\s*(?=[\d$(])", " * ", text)
 
 
 def _eval(expr: str) -> Optional[Fraction]:
@@ -117,7 +118,7 @@ def steps(text: str) -> list[Step]:
             lhs = line[i : m.start()].strip().lstrip("+*/,.) ")
             if lhs.count("(") != lhs.count(")"):
                 lhs = lhs.lstrip("(")
-            if len(numbers(lhs)) < 2 or not re.search(r"\d\s*\)?\s*[-+*/]\s*\(?\s*\$?\d", lhs):
+            if len(numbers(lhs)) < 2 or not re.search(r"\d%?\s*\)?\s*[-+*/]\s*\(?\s*\$?\d", lhs):
                 continue  # "x = 5" or a restatement, not a computation
             result_text = m.group(1).replace(",", "")
             out.append(Step(line.strip(), lhs, Fraction(result_text), result_text))
@@ -150,6 +151,8 @@ def classify(item: Item) -> dict:
     # 2. step by step: stale value, distractor, arithmetic
     for i, step in enumerate(all_steps):
         for j, earlier in enumerate(all_steps[:i]):
+            if sorted(earlier.operands) == sorted(step.operands):
+                continue  # the same computation restated, not a stale value
             later_operands = {x for s in all_steps[j + 1 : i + 1] for x in s.operands}
             stale = [x for x in step.operands if x in question_nums and x in earlier.operands and x not in CONSTANTS]
             if earlier.additive and stale and earlier.result not in later_operands:
