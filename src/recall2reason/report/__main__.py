@@ -1,15 +1,17 @@
 """``python -m recall2reason.report``: one invocation per table or figure.
 
-    table --which table1|table7 --judge J... --names M... --out-csv --out-md --out-tex
-    figure fig2|fig4   --curves C... --names M... --out-pdf --out-png
-    figure fig3|fig9   --judge J...  --names M... --out-pdf --out-png
-    figure fig5        --curves C... --names M... --pretrain-config P... --eval E --tokenizer T
-                       --samples PART... [--samples PART... per model] --out-pdf --out-png
-    figure gpu_seconds --curves C... --names M... --stats S... [--stats S... per model] --out-pdf --out-png
+    table --which table1|table7 --judge J... --out-csv --out-md --out-tex
+    figure fig2|fig4   --curves C... --out-pdf --out-png
+    figure fig3|fig9   --judge J...  --out-pdf --out-png
+    figure fig5        --curves C... --model-configs P... --samples PART.jsonl... --eval E --tokenizer T
+                       --out-pdf --out-png
+    figure gpu_seconds --curves C... --sample-stats PART.stats.json... [--dataset gsm8k] --out-pdf --out-png
 
-Per-model arguments line up with ``--names``; ``--samples``/``--stats`` are given once per
-model (each followed by that model's part files). Models are drawn in the paper's order
-whatever the order of ``--names``. Every --cfg carries ``config["report"]`` plus
+Each file's model is read from its path, as laid out in docs/design.md
+(``judge/<model>/..``, ``vote/<model>/..``, ``pretrain/<model>/config.json``,
+``samples/<model>/<dataset>/part-*``); ``--names`` instead names the models of ``--judge`` /
+``--curves`` one by one. Models are drawn in the paper's order (``models`` in --cfg) whatever the
+argument order; a model with no file is simply absent. --cfg carries ``config["report"]`` plus
 ``models``: the study's ``ModelSpec.summary()`` list.
 """
 
@@ -31,7 +33,7 @@ def build_parser():
     def common(sp):
         # SUPPRESS: a --cfg given before the subcommand is kept when none is given after it
         sp.add_argument("--cfg", default=argparse.SUPPRESS, help="report config slice + models (inline JSON or @file)")
-        sp.add_argument("--names", nargs="+", required=True, help="model names, one per per-model input")
+        sp.add_argument("--names", nargs="+", help="model of each --judge/--curves file (default: from its path)")
 
     t = sub.add_parser("table", help="Table 1 (GSM8K) or Table 7 (MATH500): judge error categories")
     common(t)
@@ -61,13 +63,13 @@ def build_parser():
         out[name].add_argument("--curves", nargs="+", required=True, help="vote/<model>/<dataset>.curves.csv per model")
     for name in ("fig3", "fig9"):
         out[name].add_argument("--judge", nargs="+", required=True, help="judge/<model>/<dataset>.jsonl per model")
-    out["fig5"].add_argument("--pretrain-config", nargs="+", required=True, help="pretrain/<model>/config.json per model")
-    out["fig5"].add_argument("--samples", nargs="+", action="append", required=True,
-                             help="samples/<model>/<dataset>/part-*.jsonl; repeat the flag once per model")
+    out["fig5"].add_argument("--model-configs", nargs="+", required=True, help="pretrain/<model>/config.json files")
+    out["fig5"].add_argument("--samples", nargs="+", action="extend", required=True,
+                             help="samples/<model>/<dataset>/part-*.jsonl files (generated-token counts)")
     out["fig5"].add_argument("--eval", required=True, help="data/eval/<dataset>.jsonl (prompts)")
     out["fig5"].add_argument("--tokenizer", required=True, help="data/tokenizer.model (to count prompt tokens)")
-    out["gpu_seconds"].add_argument("--stats", nargs="+", action="append", required=True,
-                                    help="samples/<model>/<dataset>/part-*.stats.json; repeat the flag once per model")
+    out["gpu_seconds"].add_argument("--sample-stats", nargs="+", action="extend", required=True,
+                                    help="samples/<model>/<dataset>/part-*.stats.json files")
     out["gpu_seconds"].add_argument("--dataset", choices=("gsm8k", "math500"), default="gsm8k")
     return p
 

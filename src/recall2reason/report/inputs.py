@@ -72,15 +72,33 @@ def read_json_file(path: str | os.PathLike, what: str, keys: list[str]) -> dict:
     return obj
 
 
-def check_aligned(names: list[str], **lists: list) -> None:
-    """Every per-model argument list must have one entry per --names entry."""
-    if len(set(names)) != len(names):
-        raise InputError(f"--names repeats a model: {names}")
-    for arg, values in lists.items():
-        if values is not None and len(values) != len(names):
-            raise InputError(
-                f"--{arg.replace('_', '-')} got {len(values)} entries for {len(names)} --names ({' '.join(names)})"
-            )
+def per_model(paths: list[str], arg: str, names: list[str] | None = None, depth: int = 1) -> dict[str, str]:
+    """{model: path} for one-file-per-model inputs; the model is ``--names`` or the path's
+    ``depth``-th parent directory (docs/design.md: ``judge/<model>/<dataset>.jsonl``)."""
+    if names is not None and len(names) != len(paths):
+        raise InputError(f"--{arg} got {len(paths)} files for {len(names)} --names ({' '.join(names)})")
+    models = names if names is not None else [model_of(p, depth) for p in paths]
+    out: dict[str, str] = {}
+    for m, p in zip(models, paths):
+        if m in out:
+            raise InputError(f"--{arg}: two files for model {m!r}: {out[m]} and {p}")
+        out[m] = p
+    return out
+
+
+def grouped(paths: list[str], depth: int) -> dict[str, list[str]]:
+    """{model: [paths]} for many-files-per-model inputs (``samples/<model>/<dataset>/part-*``)."""
+    out: dict[str, list[str]] = {}
+    for p in paths:
+        out.setdefault(model_of(p, depth), []).append(p)
+    return out
+
+
+def model_of(path: str | os.PathLike, depth: int) -> str:
+    parts = Path(path).parts
+    if len(parts) < depth + 1:
+        raise InputError(f"{path}: cannot tell the model from the path (expected .../<model>/{'*/' * (depth - 1)}file)")
+    return parts[-1 - depth]
 
 
 def exists(path: str | os.PathLike) -> Path:

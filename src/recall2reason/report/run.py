@@ -9,7 +9,7 @@ import numpy as np
 
 from recall2reason.report.config import ModelInfo, load_report_cfg
 from recall2reason.report.flops import FlopModel
-from recall2reason.report.inputs import InputError, check_aligned, exists, read_curves, read_json_file, read_rows
+from recall2reason.report.inputs import InputError, exists, grouped, per_model, read_curves, read_json_file, read_rows
 from recall2reason.report.style import save_figure
 from recall2reason.report.tables import TABLES, count_errors, write_table
 
@@ -17,16 +17,12 @@ log = logging.getLogger("recall2reason.report")
 DATASET_LABEL = {"gsm8k": "GSM8K", "math500": "MATH500"}
 
 
-def _models(args: argparse.Namespace) -> list[ModelInfo]:
-    return load_report_cfg(args.cfg).lookup(list(args.names))
-
-
 def table(args: argparse.Namespace) -> None:
-    check_aligned(args.names, judge=args.judge)
     if not (args.out_csv or args.out_md or args.out_tex):
         raise InputError("table: give at least one of --out-csv, --out-md, --out-tex")
-    models = _models(args)
-    counts = {n: count_errors(exists(p)) for n, p in zip(args.names, args.judge)}
+    files = per_model(args.judge, "judge", args.names)
+    models = load_report_cfg(getattr(args, "cfg", "")).lookup(list(files))
+    counts = {n: count_errors(exists(p)) for n, p in files.items()}
     write_table(args.which, models, counts, args.out_csv, args.out_md, args.out_tex)
     log.info("%s: %d models -> %s", args.which, len(models), ", ".join(filter(None, (args.out_csv, args.out_md, args.out_tex))))
 
@@ -36,28 +32,27 @@ def figure(args: argparse.Namespace) -> None:
 
     if not (args.out_pdf or args.out_png):
         raise InputError(f"{args.figure}: give --out-pdf and/or --out-png")
-    cfg = load_report_cfg(args.cfg)
-    models = cfg.lookup(list(args.names))
+    cfg = load_report_cfg(getattr(args, "cfg", ""))
     name = args.figure
+    files = per_model(args.judge, "judge", args.names) if name in ("fig3", "fig9") else per_model(args.curves, "curves", args.names)
+    models = cfg.lookup(list(files))
     if name in ("fig3", "fig9"):
-        check_aligned(args.names, judge=args.judge)
-        counts = {n: count_errors(exists(p)) for n, p in zip(args.names, args.judge)}
+        counts = {n: count_errors(exists(p)) for n, p in files.items()}
         fig = figures.error_figure(models, counts, "GSM8K" if name == "fig3" else "MATH500")
     else:
-        check_aligned(args.names, curves=args.curves)
-        curves = {n: read_curves(exists(p)) for n, p in zip(args.names, args.curves)}
+        curves = {n: read_curves(exists(p)) for n, p in files.items()}
         metric = cfg.metric
         if name in ("fig2", "fig4"):
             label = "GSM8K" if name == "fig2" else "MATH500"
             fig = figures.scaling_figure(models, curves, metric, cfg.bands, f"{label} accuracy (%)")
         elif name == "fig5":
-            per_sample = flops_per_sample(args)
+            per_sample = flops_per_sample(args, list(files))
             fig = figures.scaling_figure(
                 models, curves, metric, cfg.bands, "GSM8K accuracy (%)", x_per_sample=per_sample,
                 xlabel="Inference FLOPs per problem",
             )
         else:  # gpu_seconds
-            per_sample, what = seconds_per_sample(args)
+            per_sample, what = seconds_per_sample(args, list(files))
             fig = figures.scaling_figure(
                 models, curves, metric, cfg.bands, f"{DATASET_LABEL[args.dataset]} accuracy (%)",
                 x_per_sample=per_sample, xlabel=f"Sampling {what} per problem",
@@ -79,12 +74,22 @@ def prompt_tokens(eval_path: str, tokenizer_path: str) -> dict:
     return out
 
 
-def flops_per_sample(args: argparse.Namespace) -> dict[str, float]:
+def _need(models: list[str], have: dict, arg: str) -> None:
+    missing = [m for m in models if m not in have]
+    if missing:
+        raise InputError(f"--{arg} has no file for model(s) {missing} (files: {sorted(have)})")
+
+
+def flops_per_sample(args: argparse.Namespace, models: list[str]) -> dict[str, float]:
     """Mean inference FLOPs of one sampled completion per model (see report.flops)."""
-    check_aligned(args.names, pretrain_config=args.pretrain_config, samples=args.samples)
+    configs = per_model(args.model_configs, "model-configs")
+    samples = grouped(args.samples, depth=2)
+    _need(models, configs, "model-configs")
+    _need(models, samples, "samples")
     plen = prompt_tokens(args.eval, args.tokenizer)
     out = {}
-    for name, cfg_path, parts in zip(args.names, args.pretrain_config, args.samples):
+    for name in models:
+        cfg_path, parts = configs[name], samples[name]
         fm = FlopModel.from_pretrain_config(read_json_file(exists(cfg_path), "pretrain config", ["model"]), cfg_path)
         p, t = [], []
         for part in parts:
@@ -93,7 +98,7 @@ def flops_per_sample(args: argparse.Namespace) -> dict[str, float]:
                     p.append(plen[row["problem_id"]])
                     t.append(int(row["n_tokens"]))
                 except KeyError as e:
-                    raise InputError(f"{part}: row {i}: unknown problem or missing key {e.args[0]!r}") from None
+                    raise InputError(f"{part}: row {i}: problem not in {args.eval} or key missing: {e.args[0]!r}") from None
         if not t:
             raise InputError(f"{name}: the sample parts {parts} hold no completions")
         out[name] = float(np.mean(fm.completion_flops(p, t)))
@@ -102,15 +107,13 @@ def flops_per_sample(args: argparse.Namespace) -> dict[str, float]:
     return out
 
 
-def seconds_per_sample(args: argparse.Namespace) -> tuple[dict[str, float], str]:
+def seconds_per_sample(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, float], str]:
     """Measured sampling seconds per completion per model: sum of gpu_s / sum of completions.
 
     Falls back to wall-clock seconds for every model when any part lacks gpu_s (a CPU run)."""
-    check_aligned(args.names, stats=args.stats)
-    stats = {
-        n: [read_json_file(exists(s), "sampling stats", ["wall_s", "completions"]) for s in parts]
-        for n, parts in zip(args.names, args.stats)
-    }
+    files = grouped(args.sample_stats, depth=2)
+    _need(models, files, "sample-stats")
+    stats = {n: [read_json_file(exists(s), "sampling stats", ["wall_s", "completions"]) for s in files[n]] for n in models}
     use_gpu = all(isinstance(s.get("gpu_s"), (int, float)) and s["gpu_s"] > 0 for ss in stats.values() for s in ss)
     key, what = ("gpu_s", "GPU-seconds") if use_gpu else ("wall_s", "wall-clock seconds")
     if not use_gpu:
