@@ -135,7 +135,7 @@ async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.
     async with sem:
         await limiter.wait()
         reply = await backend.judge(item)
-    tally.calls += 1
+    tally.calls += backend.paid  # the ledger counts paid calls only
     tally.tokens_in += reply.tokens_in
     tally.tokens_out += reply.tokens_out
     return reply
@@ -149,7 +149,7 @@ async def _judge_one(item, key, backend, cache, limiter, sem, tally, batch_price
     try:
         for attempt in (1, 2):  # an unusable answer is asked again once
             reply = await _ask(backend, item, limiter, sem, tally)
-            calls += 1
+            calls += int(backend.paid)
             tokens_in += reply.tokens_in
             tokens_out += reply.tokens_out
             raw = reply.text
