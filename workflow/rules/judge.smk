@@ -21,7 +21,7 @@ rule judge:
     conda:
         "../../envs/judge.yaml"
     shell:
-        "python -m recall2reason.judge run --cfg {params.cfg:q} --model {wildcards.model}"
+        "python -m recall2reason.judge run --cfg {params.cfg:q} --model-name {wildcards.model}"
         " --dataset {wildcards.dataset} --eval {input.eval:q} --samples {input.samples:q}"
-        " --vote {input.vote:q} --cache-dir {params.cache_dir:q} --out {output.judgements:q}"
+        " --vote {input.vote:q} --cache {params.cache_dir:q} --out {output.judgements:q}"
         " --ledger {output.ledger:q} > {log:q} 2>&1"

@@ -10,7 +10,8 @@ rule vote:
         curves=f"{R}/vote/{{model}}/{{dataset}}.curves.csv",
         breakdown=f"{R}/vote/{{model}}/{{dataset}}.breakdown.csv",
     params:
-        cfg=cfg_json({**config["vote"], "n": config["sample"]["n"]}),
+        cfg=cfg_json(config["vote"]),
+        n=config["sample"]["n"],
     threads: workflow.cores
     log:
         f"{R}/logs/vote/{{model}}/{{dataset}}.log",
@@ -19,6 +20,6 @@ rule vote:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q}"
+        "python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q} --n {params.n}"
         " --out-problems {output.problems:q} --out-curves {output.curves:q}"
         " --out-breakdown {output.breakdown:q} > {log:q} 2>&1"
