@@ -45,9 +45,9 @@ class ModelInfo:
 class ReportConfig:
     datasets: dict[str, str] = field(default_factory=lambda: {"gsm8k": "gsm8k", "math500": "math500"})
     # which majority-vote column of vote/<model>/<dataset>.curves.csv the figures draw:
-    # maj_exact (ties counted fractionally) or maj_first (ties to the first-seen answer)
+    # maj_exact (exact expectation over random size-N subsets) or maj_first (first N samples)
     metric: Literal["maj_exact", "maj_first"] = "maj_exact"
-    bands: bool = True  # draw the bootstrap band (<metric>_lo, <metric>_hi)
+    bands: bool = True  # draw the 95 % bootstrap band (<metric>_lo, <metric>_hi)
     models: list[ModelInfo] = field(default_factory=list)
 
     def lookup(self, names: list[str]) -> list[ModelInfo]:
