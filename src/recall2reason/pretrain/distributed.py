@@ -1,0 +1,98 @@
+"""One-node data parallelism: torchrun detection, self-relaunch, process group, reductions.
+
+A pretrain job given more than one GPU re-launches *itself* under
+``python -m torch.distributed.run --standalone --nproc-per-node N`` (so the Snakemake rule stays
+one plain command whatever ``resources.gpus`` is). N is ``--nproc`` when given, else the number of
+visible CUDA devices (``torch.cuda.device_count()``, which honours ``CUDA_VISIBLE_DEVICES`` as set
+by SLURM for ``--gpus`` / ``SLURM_GPUS_ON_NODE``). Under torchrun each rank uses
+``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo (tests). The model is replicated with DDP
+(150M parameters: optimizer state fits every GPU many times, so FSDP would only add traffic).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as td
+
+
+def under_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def visible_gpus() -> int:
+    if not torch.cuda.is_available():
+        return 0
+    n = torch.cuda.device_count()
+    slurm = os.environ.get("SLURM_GPUS_ON_NODE")
+    if slurm and slurm.isdigit() and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        n = min(n, int(slurm))
+    return n
+
+
+def relaunch_with_torchrun(nproc: int, argv: list[str]) -> None:
+    """Replace this process with torchrun running the same stage command on ``nproc`` ranks."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "recall2reason.pretrain", *argv]
+    print(f"pretrain: {nproc} devices -> re-launching under torchrun: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    os.execv(sys.executable, cmd)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    def barrier(self) -> None:
+        if self.enabled:
+            td.barrier()
+
+    def mean(self, t: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            t = t.clone()
+            td.all_reduce(t, op=td.ReduceOp.SUM)
+            t /= self.world
+        return t
+
+    def any(self, flags: list[bool]) -> list[bool]:
+        """Element-wise OR of host-side flags over ranks (one small collective)."""
+        if not self.enabled:
+            return flags
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        td.all_reduce(t, op=td.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def close(self) -> None:
+        if self.enabled and td.is_initialized():
+            td.destroy_process_group()
+
+
+def init_distributed(device: str = "auto") -> Dist:
+    """Set up this process: a single process, or one rank of a torchrun job."""
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but CUDA is not available")
+    if not under_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
+        return Dist(device=torch.device("cuda", 0) if use_cuda else torch.device("cpu"))
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    if use_cuda:
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+        td.init_process_group("nccl", device_id=dev)
+    else:
+        dev = torch.device("cpu")
+        td.init_process_group("gloo")
+    return Dist(rank=rank, world=world, local_rank=local, device=dev)
