@@ -105,6 +105,10 @@ def curves(dataset):
     return expand(f"{R}/vote/{{model}}/{dataset}.curves.csv", model=MODELS)
 
 
+def sample_files(dataset):
+    return expand(f"{R}/samples/{{model}}/{dataset}/part-{{part}}.jsonl", model=MODELS, part=SAMPLE_PARTS)
+
+
 def sample_stats(dataset):
     return expand(
         f"{R}/samples/{{model}}/{dataset}/part-{{part}}.stats.json", model=MODELS, part=SAMPLE_PARTS

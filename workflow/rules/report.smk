@@ -114,7 +114,9 @@ rule fig5:  # accuracy vs inference FLOPs, GSM8K
     input:
         curves=curves(GSM8K),
         configs=expand(f"{R}/pretrain/{{model}}/config.json", model=MODELS),
-        stats=sample_stats(GSM8K),
+        samples=sample_files(GSM8K),
+        eval=f"{R}/data/eval/{GSM8K}.jsonl",
+        tokenizer=rules.tokenizer.output[0],
     output:
         pdf=f"{R}/figures/fig5.pdf",
         png=report_out(f"{R}/figures/fig5.png", "fig5", "Figures"),
@@ -128,8 +130,8 @@ rule fig5:  # accuracy vs inference FLOPs, GSM8K
         "../../envs/report.yaml"
     shell:
         "python -m recall2reason.report figure fig5 --cfg {params.cfg:q} --curves {input.curves:q}"
-        " --model-configs {input.configs:q} --sample-stats {input.stats:q}"
-        " --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
+        " --model-configs {input.configs:q} --samples {input.samples:q} --eval {input.eval:q}"
+        " --tokenizer {input.tokenizer:q} --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
 
 
 rule gpu_seconds:  # beyond the paper: accuracy vs measured sampling GPU-seconds, GSM8K
