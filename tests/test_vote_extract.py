@@ -107,3 +107,28 @@ def test_score_problem_math_style():
                          "timeout_s": T})
     assert res["row"]["correct"] == [True, True, False]
     assert [g["size"] for g in res["row"]["groups"]] == [2, 1]
+
+
+def test_prefilter_never_rejects_what_math_verify_accepts():
+    """surely_different() skips math-verify's slow simplify(); it may only skip pairs math-verify
+    rejects (percentages, \\text{} symbols, sets, equations are never pre-judged)."""
+    import itertools
+
+    from math_verify import verify
+
+    from recall2reason.vote.extract import parse_text, surely_different
+
+    texts = ["\\frac{1}{2}", "0.5", "0.5000001", "0.333333", "\\frac13", "50\\%", "50", "2\\sqrt{2}", "\\sqrt{8}",
+             "2.828427", "x^2+2x+1", "(x+1)^2", "x=5", "5", "\\text{abc}", "abc", "(1,2)", "\\pi", "3.141593",
+             "90^\\circ", "90", "10^6", "1,000,000", "\\frac{1}{x}", "x^{-1}"]
+    parsed = {t: parse_text("\\boxed{" + t + "}", T) for t in texts}
+    assert all(parsed.values())
+    skipped = 0
+    for (ta, a), (tb, b) in itertools.permutations(parsed.items(), 2):
+        if surely_different(a, b, T):
+            skipped += 1
+            assert not verify(a.value, b.value), (ta, tb)
+    assert skipped > 300  # the filter does skip most pairs
+    for ta, tb in [("50\\%", "50"), ("\\text{abc}", "abc"), ("x=5", "5"), ("0.333333", "\\frac13"),
+                   ("2.828427", "2\\sqrt{2}"), ("(x+1)^2", "x^2+2x+1"), ("x^{-1}", "\\frac{1}{x}")]:
+        assert not surely_different(parsed[ta], parsed[tb], T), (ta, tb)

@@ -63,12 +63,21 @@ class Stats:
             setattr(self, f, getattr(self, f) + getattr(other, f))
 
 
+_UNSET = object()
+
+
 @dataclass
 class Parsed:
     """One parsed answer: math-verify's list (sympy expression and/or string) + its key."""
 
     value: list[Any] = field(repr=False)
     key: str  # canonical form: str() of the sympy expression, or "text:<string>"
+    _fingerprint: Any = field(default=_UNSET, repr=False, compare=False)
+
+    def fingerprint(self, timeout_s: float) -> complex | None:
+        if self._fingerprint is _UNSET:
+            self._fingerprint = numeric_fingerprint(self.value[0], timeout_s)
+        return self._fingerprint
 
 
 def _alarm_seconds(timeout_s: float) -> int:
@@ -132,6 +141,60 @@ def parse_gold(gold: str, answer_style: str, timeout_s: float, stats: Stats | No
 _INT_RE = re.compile(r"-?\d+")
 
 
+def _symbol_value(name: str) -> float:
+    # a fixed, irrational-looking positive point per symbol name (same for both answers)
+    return 0.5 + (sum(map(ord, name)) % 89) / 97 + 0.0137
+
+
+def numeric_fingerprint(head: Any, timeout_s: float) -> complex | None:
+    """Value of a scalar sympy expression (free symbols at fixed points), or None if unsure.
+
+    Only for plain scalar expressions, where math-verify's equality (structural, rounding to 6
+    decimals, ``(a - b).evalf() == 0`` or ``simplify(a - b) == 0``) implies equal values; not
+    for relations, sets, tuples, matrices, lone symbols (``\\text{}`` answers) or percentages
+    (``9\\% == 9`` holds in math-verify), which are always left to math-verify itself.
+    """
+    import sympy
+    from math_verify.errors import TimeoutException
+    from math_verify.utils import timeout
+
+    if not isinstance(head, sympy.Expr) or isinstance(head, (sympy.Symbol, sympy.MatrixExpr)):
+        return None
+    if head.has(sympy.UnevaluatedExpr):
+        return None
+
+    @timeout(timeout_seconds=_alarm_seconds(timeout_s))
+    def evaluate() -> complex | None:
+        subs = {s: _symbol_value(s.name) for s in head.free_symbols if isinstance(s, sympy.Symbol)}
+        v = head.evalf(15, subs=subs) if subs else head.evalf(15)
+        if v.free_symbols or not v.is_number:
+            return None
+        c = complex(v)
+        return c if all(map(math.isfinite, (c.real, c.imag))) else None
+
+    try:
+        return evaluate()
+    except (Exception, TimeoutException):  # noqa: BLE001 - unsure: let math-verify decide
+        return None
+
+
+def surely_different(a: Parsed, b: Parsed, timeout_s: float) -> bool:
+    """True only where math-verify would certainly reject the pair: skips its slow simplify().
+
+    Two distinct integers, or two plain scalar expressions whose values (see
+    :func:`numeric_fingerprint`) differ by more than 1e-5 relative, far outside math-verify's
+    6-decimal rounding. Raw strings that coincide are left to math-verify.
+    """
+    if _INT_RE.fullmatch(a.key) and _INT_RE.fullmatch(b.key):
+        return a.key != b.key
+    fa, fb = a.fingerprint(timeout_s), b.fingerprint(timeout_s)
+    if fa is None or fb is None:
+        return False
+    if {x.strip() for x in a.value if isinstance(x, str)} & {x.strip() for x in b.value if isinstance(x, str)}:
+        return False
+    return abs(fa - fb) > 1e-5 * max(1.0, abs(fa), abs(fb))
+
+
 def verify_pair(gold: Parsed, pred: Parsed, timeout_s: float) -> bool:
     """math-verify's verdict that ``pred`` answers ``gold`` (asymmetric, gold first).
 
@@ -140,9 +203,8 @@ def verify_pair(gold: Parsed, pred: Parsed, timeout_s: float) -> bool:
     """
     from math_verify import verify
 
-    # Fast path: two distinct integers are never equal (most GSM8K answers); skips sympy.
-    if _INT_RE.fullmatch(gold.key) and _INT_RE.fullmatch(pred.key):
-        return gold.key == pred.key
+    if surely_different(gold, pred, timeout_s):
+        return False
     return bool(verify(gold.value, pred.value, timeout_seconds=_alarm_seconds(timeout_s)))
 
 
