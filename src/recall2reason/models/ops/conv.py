@@ -49,3 +49,17 @@ def causal_conv1d_step(x: torch.Tensor, state: torch.Tensor, weight: torch.Tenso
     if bias is not None:
         y = y + bias.to(x.dtype)
     return _act(y, activation)
+
+
+def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
+    """Depthwise conv module with FLA ``ShortConvolution`` / mamba-ssm ``conv1d`` parameters (D, 1, W)."""
+    return torch.nn.Conv1d(dim, dim, size, groups=dim, padding=size - 1, bias=bias)
+
+
+def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> torch.Tensor:
+    """silu(causal depthwise conv) of x (B, T, D): FLA's Triton op on ``kernels``, F.conv1d otherwise."""
+    if backend == "kernels":
+        from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
+
+        return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu")[0]
+    return causal_conv1d(x, conv.weight, conv.bias, "silu")

@@ -26,11 +26,12 @@ def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
                            use_qk_l2norm=False, chunk_size=64):
     dtype = q.dtype
+    ct = torch.promote_types(q.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
     B, T, H, K = q.shape
     V = v.shape[-1]
     if scale is None:
         scale = K ** -0.5
-    q, k, v, g, beta = (t.float() for t in (q, k, v, g, beta))
+    q, k, v, g, beta = (t.to(ct) for t in (q, k, v, g, beta))
     if use_qk_l2norm:
         q, k = l2norm(q), l2norm(k)
     L = chunk_size
@@ -52,7 +53,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
     U, W = UW[..., :V], UW[..., V:]
     attn = (q @ k.transpose(-1, -2)) * decay                                          # causal (decay is 0 above)
     k_out = k * (b[..., -1:] - b).exp()[..., None]                                    # decay to the chunk end
-    S = q.new_zeros(B, H, K, V) if initial_state is None else initial_state.float()
+    S = q.new_zeros(B, H, K, V) if initial_state is None else initial_state.to(ct)
     out = []
     for c in range(n):
         v_new = U[:, :, c] - W[:, :, c] @ S                                           # corrected values
@@ -64,13 +65,14 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
 
 def recurrent_gated_delta_rule_step(q, k, v, g, beta, state, scale=None, use_qk_l2norm=False):
     """One token: q, k (B, H, K), v (B, H, V), g, beta (B, H); ``state`` (B, H, K, V) in place."""
+    ct = torch.promote_types(q.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    q, k, v = q.float(), k.float(), v.float()
+    q, k, v = q.to(ct), k.to(ct), v.to(ct)
     if use_qk_l2norm:
         q, k = l2norm(q), l2norm(k)
-    S = state.float() * g.float().exp()[..., None, None]
-    v_new = beta.float()[..., None] * (v - (S * k[..., None]).sum(-2))
+    S = state.to(ct) * g.to(ct).exp()[..., None, None]
+    v_new = beta.to(ct)[..., None] * (v - (S * k[..., None]).sum(-2))
     S = S + k[..., None] * v_new[..., None, :]
     state.copy_(S.to(state.dtype))
     return ((q * scale)[..., None] * S).sum(-2).to(v.dtype)

@@ -24,12 +24,13 @@ import torch.nn.functional as F
 
 def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, chunk_size=16):
     dtype = q.dtype
+    ct = torch.promote_types(q.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
     B, T, H, K = q.shape
     if scale is None:
         scale = K ** -0.5
     L = chunk_size
     pad = (-T) % L  # zero k/v and zero log-decay in the padding change nothing
-    q, k, v, g = (F.pad(t.float(), (0, 0, 0, 0, 0, pad)) for t in (q, k, v, g))
+    q, k, v, g = (F.pad(t.to(ct), (0, 0, 0, 0, 0, pad)) for t in (q, k, v, g))
     n = (T + pad) // L
     # (B, H, n, L, d)
     q, k, v, g = (t.view(B, n, L, H, -1).permute(0, 3, 1, 2, 4) for t in (q, k, v, g))
@@ -43,7 +44,7 @@ def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fal
     q_dec = q * b.exp()                                  # for the carried-in state
     k_dec = k * (b[..., -1:, :] - b).exp()               # for the state handed on
     a_chunk = b[..., -1, :].exp()                        # (B, H, n, K)
-    S = q.new_zeros(B, H, K, v.shape[-1]) if initial_state is None else initial_state.float()
+    S = q.new_zeros(B, H, K, v.shape[-1]) if initial_state is None else initial_state.to(ct)
     inter = []
     for c in range(n):  # n = T / L sequential steps on (K, V) states; everything else is batched
         inter.append(q_dec[:, :, c] @ S)
@@ -55,8 +56,9 @@ def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fal
 
 def recurrent_gla_step(q, k, v, g, state, scale=None):
     """One token: q, k, g (B, H, K), v (B, H, V); ``state`` (B, H, K, V) updated in place."""
+    ct = torch.promote_types(q.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    S = state.float() * g.float().exp()[..., None] + k.float()[..., None] * v.float()[..., None, :]
+    S = state.to(ct) * g.to(ct).exp()[..., None] + k.to(ct)[..., None] * v.to(ct)[..., None, :]
     state.copy_(S.to(state.dtype))
-    return ((q.float() * scale)[..., None] * S).sum(-2).to(q.dtype)
+    return ((q.to(ct) * scale)[..., None] * S).sum(-2).to(q.dtype)

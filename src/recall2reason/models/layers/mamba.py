@@ -1,0 +1,140 @@
+"""Mamba (v1) layer with mamba-ssm's ``Mamba`` (modules/mamba_simple.py) parameters and semantics.
+
+    x, z   = split(W_in u)                              (d_inner each)
+    x      = silu(conv1d(x))                            (depthwise causal, width d_conv, with bias)
+    dt, B, C = split(W_x x)                             (dt_rank, d_state, d_state)
+    Δ      = softplus(W_dt dt + b_dt)                   (per channel)
+    h_t    = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t,  y_t = C_t h_t + D x_t     (A = -exp(A_log), (d_inner, d_state))
+    out    = W_out (y * silu(z))
+
+State-dict keys equal mamba-ssm's (in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj), so weights
+load into ``mamba_ssm.modules.mamba_simple.Mamba``. Backends: ``kernels`` runs mamba-ssm's CUDA
+``selective_scan_fn`` (the module's non-fused path; causal-conv1d's conv when installed, else
+cuDNN) and ``selective_state_update`` for decoding; ``reference`` runs
+:mod:`recall2reason.models.ops.selective_scan` (parallel scan, pure PyTorch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recall2reason.models import kernels
+from recall2reason.models.layers.base import Mixer, register_mixer
+from recall2reason.models.ops import conv as conv_ops
+from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step
+
+
+@register_mixer("mamba")
+class Mamba(Mixer):
+    def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
+        super().__init__(cfg, layer_idx, backend)
+        c = cfg.mamba
+        d = cfg.d_model
+        self.c = c
+        self.d_inner = c.d_inner if c.d_inner is not None else int(c.expand * d)
+        self.d_state, self.d_conv = c.d_state, c.d_conv
+        self.dt_rank = c.dt_rank if c.dt_rank is not None else math.ceil(d / 16)
+        self.in_proj = nn.Linear(d, 2 * self.d_inner, bias=c.bias)
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, c.d_conv, groups=self.d_inner, padding=c.d_conv - 1,
+                                bias=c.conv_bias)
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+        self.A_log = nn.Parameter(torch.zeros(self.d_inner, self.d_state))  # kept fp32 by the trainer's policy
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self.A_log._no_weight_decay = self.D._no_weight_decay = True
+        self.out_proj = nn.Linear(self.d_inner, d, bias=c.bias)
+        self._init_special()
+
+    @classmethod
+    def kernels_available(cls) -> bool:
+        return kernels.mamba_ssm_available()
+
+    @torch.no_grad()
+    def _init_special(self) -> None:
+        """mamba-ssm's init: dt_proj.weight ~ U(±dt_rank^-1/2); dt log-uniform in [dt_min, dt_max]
+        with dt_proj.bias = softplus^-1(dt); A = 1..d_state per channel (S4D-real); D = 1."""
+        c = self.c
+        std = self.dt_rank ** -0.5
+        nn.init.uniform_(self.dt_proj.weight, -std, std)
+        dt = torch.exp(torch.rand(self.d_inner) * (math.log(c.dt_max) - math.log(c.dt_min)) + math.log(c.dt_min))
+        dt = dt.clamp(min=c.dt_init_floor)
+        self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log.copy_(torch.arange(1, self.d_state + 1, dtype=torch.float32).log().expand(self.d_inner, -1))
+        self.D.fill_(1.0)
+        for lin in (self.in_proj, self.out_proj):
+            if lin.bias is not None:
+                lin.bias.zero_()
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _conv(self, x):  # x (B, T, d_inner) -> silu(conv(x))
+        if self.backend == "kernels" and kernels.causal_conv1d_available():
+            from causal_conv1d import causal_conv1d_fn
+
+            w = self.conv1d.weight.squeeze(1)
+            return causal_conv1d_fn(x.transpose(1, 2), w, self.conv1d.bias, activation="silu").transpose(1, 2)
+        return conv_ops.causal_conv1d(x, self.conv1d.weight, self.conv1d.bias, "silu")
+
+    def _ssm_inputs(self, x):  # x (..., d_inner) -> dt (pre-bias), B, C
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        return F.linear(dt, self.dt_proj.weight), B, C
+
+    def _scan(self, x, z, return_last_state=False):
+        """x, z (B, T, d_inner) -> y (B, T, d_inner) [, last ssm state (B, d_inner, d_state)]."""
+        dt, Bm, Cm = self._ssm_inputs(x)
+        A = -torch.exp(self.A_log.float())
+        args = (x.transpose(1, 2), dt.transpose(1, 2), A, Bm.transpose(1, 2).contiguous(),
+                Cm.transpose(1, 2).contiguous(), self.D.float())
+        kw = dict(z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+                  return_last_state=return_last_state)
+        if self.backend == "kernels":
+            from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+            args = tuple(a.contiguous() for a in args)
+            out = selective_scan_fn(*args, z=kw.pop("z").contiguous(), **kw)
+        else:
+            out = selective_scan(*args, **kw)
+        if return_last_state:
+            return out[0].transpose(1, 2), out[1]
+        return out.transpose(1, 2)
+
+    # -- Mixer interface ---------------------------------------------------------------------
+    def forward(self, u):
+        x, z = self.in_proj(u).chunk(2, dim=-1)
+        return self.out_proj(self._scan(self._conv(x), z))
+
+    def init_state(self, batch_size, max_len, device, dtype):
+        return {
+            "conv": torch.zeros(batch_size, self.d_inner, self.d_conv, device=device, dtype=dtype),
+            "ssm": torch.zeros(batch_size, self.d_inner, self.d_state, device=device, dtype=torch.float32),
+        }
+
+    def prefill(self, u, state, slot):
+        x, z = self.in_proj(u).chunk(2, dim=-1)
+        state["conv"][slot] = conv_ops.conv_window(x, self.d_conv)[0].to(state["conv"].dtype)
+        y, last = self._scan(self._conv(x), z, return_last_state=True)
+        state["ssm"][slot] = last[0].float()
+        return self.out_proj(y)
+
+    def step(self, u, state, pos):
+        x, z = self.in_proj(u[:, 0]).chunk(2, dim=-1)  # (B, d_inner)
+        if self.backend == "kernels" and kernels.causal_conv1d_available():
+            from causal_conv1d import causal_conv1d_update
+
+            x = causal_conv1d_update(x, state["conv"], self.conv1d.weight.squeeze(1), self.conv1d.bias, "silu")
+        else:
+            x = conv_ops.causal_conv1d_step(x, state["conv"], self.conv1d.weight, self.conv1d.bias, "silu")
+        dt, Bm, Cm = self._ssm_inputs(x)
+        A = -torch.exp(self.A_log.float())
+        if self.backend == "kernels":
+            from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+
+            y = selective_state_update(state["ssm"], x, dt, A, Bm, Cm, self.D.float(), z=z,
+                                       dt_bias=self.dt_proj.bias.float(), dt_softplus=True)
+        else:
+            y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, dt_bias=self.dt_proj.bias,
+                                     dt_softplus=True)
+        return self.out_proj(y.to(u.dtype))[:, None]
