@@ -93,7 +93,7 @@ def contamination_report(
         n_docs = 0
         records = iter_records(name, src, cfg.seed, raw=True)
         with tqdm(desc=f"contamination {name}", unit="doc", unit_scale=True) as bar:
-            for hit, k in _bounded_map(_scan, _batches(records, 512), workers, (index, src.format, f"data.sources.{name}")):
+            for hit, k in _bounded_map(_scan, _batches(records, 512), workers, (index, src.format, f"data.sources.{name}"), _init):
                 found |= hit
                 n_docs += k
                 bar.update(k)

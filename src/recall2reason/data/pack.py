@@ -76,16 +76,20 @@ def _batches(it: Iterable, n: int) -> Iterator[list]:
         yield batch
 
 
-def _bounded_map(fn, batches: Iterator[list], workers: int, init_args: tuple) -> Iterator[tuple]:
-    """Ordered parallel map that reads at most ``4 * workers`` batches ahead (bounded memory)."""
+def _bounded_map(fn, batches: Iterator[list], workers: int, init_args: tuple, init=_init_worker) -> Iterator[tuple]:
+    """Ordered parallel map that reads at most ``4 * workers`` batches ahead (bounded memory).
+
+    ``init(*init_args)`` sets up each worker (or this process when ``workers <= 1``); it
+    must not fail in a worker (Pool would respawn it forever), so callers validate first.
+    """
     if workers <= 1:
-        _init_worker(*init_args)
+        init(*init_args)
         for b in batches:
             yield fn(b), len(b)
         return
     import multiprocessing as mp
 
-    with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
+    with mp.get_context("fork").Pool(workers, initializer=init, initargs=init_args) as pool:
         pending: collections.deque = collections.deque()
         for b in batches:
             pending.append((pool.apply_async(fn, (b,)), len(b)))
