@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -95,7 +96,7 @@ def render_configs() -> tuple[str, str]:
         f"{k}={hw[k]}" for k in ("Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore") if k in hw
     )
     subst = {"@STATE@": str(STATE), "@CPUS@": f"{hw['CPUs']} {layout}", "@MEM_MB@": str(mem_mb),
-             "@GPUS@": str(GPUS), "@PARTITION@": PARTITION}
+             "@GPUS@": str(GPUS), "@LASTGPU@": str(GPUS - 1), "@PARTITION@": PARTITION}
     texts = []
     for name in ("slurm.conf.in", "gres.conf.in"):
         text = (HERE / name).read_text()
@@ -159,6 +160,16 @@ def _start_munge() -> None:
     raise RuntimeError("munged did not come up (munge -n | unmunge fails)")
 
 
+def _make_fake_gpu(path: Path) -> None:
+    """A character device like /dev/null (slurmd wants one per GPU); a plain file if mknod is denied."""
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError:
+        path.touch()
+
+
 def _tail(path: Path, n: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
@@ -206,6 +217,8 @@ def start(timeout: float = 120) -> dict[str, int]:
         _stop_daemons()
         for sub in ("ctld", "d"):
             (STATE / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(GPUS):
+            _make_fake_gpu(STATE / f"fakegpu{i}")
         SLURM_CONF.write_text(slurm_conf)
         GRES_CONF.write_text(gres_conf)
         # -c: clear saved state (jobs of a previous configuration); -i: ignore stale state errors
@@ -217,11 +230,13 @@ def start(timeout: float = 120) -> dict[str, int]:
         state = _node_state()
         if state in ("idle", "mixed", "allocated"):
             return node_resources()
+        if state.startswith("inval"):
+            break
         if state.startswith(("drain", "down")) or state.endswith(("drain", "down")):
             _run(["scontrol", "update", "NodeName=localhost", "State=RESUME"], check=False)
         time.sleep(1)
     raise RuntimeError(
-        f"SLURM node not ready after {timeout}s (state {state!r})\n--- slurmctld.log\n"
+        f"SLURM node not ready (state {state!r})\n--- slurmctld.log\n"
         f"{_tail(STATE / 'slurmctld.log')}\n--- slurmd.log\n{_tail(STATE / 'slurmd.log')}"
     )
 
