@@ -1,0 +1,217 @@
+"""One decoding engine for every architecture: prefill, fixed-shape decode steps, continuous batching.
+
+    slots        B rows of preallocated decode state (KV cache for attention layers; conv and
+                 recurrent states for Mamba / GLA / GDN), from ``model.init_state(B, max_len)``
+    fill         a free slot gets the next request: its prompt is prefilled once into a batch-1
+                 state (shared by consecutive requests with the same prompt: the n samples of one
+                 problem) and that state row is copied into the slot; the first token is sampled
+                 from the prefill logits
+    step         every row advances one token: ``model.step`` + sampling + bookkeeping, all on the
+                 device with fixed shapes (captured in one CUDA graph on GPU; eager on CPU)
+    harvest      every ``sync_every`` steps the host reads which rows finished (EOS or the token
+                 limit), collects their tokens and refills those slots with waiting requests
+
+Rows never interact: a finished row keeps stepping on stale inputs until it is refilled (its
+writes go to its own state row and to a scratch column), and sampling is counter-based
+(``rng.py``), so a completion depends only on its prompt and seed, not on the batch around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import torch
+
+from recall2reason.sample.rng import row_key
+from recall2reason.sample.sampling import sample_next
+
+
+@dataclass
+class Request:
+    key: Any  # caller's id, returned with the completion
+    prompt: list[int]
+    seed: int
+
+
+@dataclass
+class Completion:
+    key: Any
+    tokens: list[int]  # generated ids, EOS excluded
+    finish_reason: str  # "eos" | "length"
+    n_generated: int  # tokens the model produced (EOS included): the compute spent
+
+
+class Engine:
+    def __init__(
+        self,
+        model,
+        *,
+        batch_size: int,
+        max_len: int,
+        max_new_tokens: int,
+        eos_id: int,
+        temperature: float,
+        top_p: float,
+        ignore_eos: bool = False,  # benchmarks: every row generates exactly max_new_tokens
+        cuda_graph: bool = True,
+        sync_every: int = 1,
+    ):
+        self.model = model
+        self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens
+        self.eos_id, self.ignore_eos = eos_id, ignore_eos
+        self.temperature, self.top_p = float(temperature), float(top_p)
+        w = model.lm_head.weight
+        self.device, self.dtype = w.device, w.dtype
+        self.sync_every = sync_every if self.device.type == "cuda" else 1
+        B, dev = batch_size, self.device
+        with torch.inference_mode():
+            self.states = model.init_state(B, max_len, dev, self.dtype)
+            self.prompt_state = model.init_state(1, max_len, dev, self.dtype)
+        for i, st in enumerate(self.states):
+            for name, t in st.items():
+                if t.shape[0] != B:
+                    raise ValueError(f"layer {i} state {name!r} has shape {tuple(t.shape)}: the engine needs batch first")
+        # per-row decode bookkeeping, all on the device so the step needs no host input
+        z = lambda dtype=torch.long: torch.zeros(B, dtype=dtype, device=dev)  # noqa: E731
+        self.tok, self.pos, self.ngen, self.keys = z(), z(), z(), z()
+        self.alive = z(torch.bool)
+        self.out = torch.zeros(B, max_new_tokens + 1, dtype=torch.long, device=dev)  # last column: scratch
+        self._graph = None
+        self._use_graph = cuda_graph and self.device.type == "cuda"
+        self._cached_prompt: tuple[int, ...] | None = None
+        self._prompt_logits: torch.Tensor | None = None
+        self.steps_run = 0  # decode steps replayed (each computes all B rows)
+
+    # -- the decode step (graph body) -------------------------------------------------------
+    def _step(self) -> None:
+        logits = self.model.step(self.tok, self.states, self.pos)
+        nxt = sample_next(logits, self.keys, self.ngen, self.temperature, self.top_p)
+        alive = self.alive
+        col = torch.where(alive, self.ngen, torch.full_like(self.ngen, self.max_new))
+        self.out.scatter_(1, col[:, None], nxt[:, None])
+        ngen = self.ngen + alive.long()
+        done = ngen >= self.max_new
+        if not self.ignore_eos:
+            done = done | (nxt == self.eos_id)
+        self.ngen.copy_(ngen)
+        self.tok.copy_(torch.where(alive, nxt, self.tok))
+        self.pos.copy_(torch.where(alive, self.pos + 1, self.pos))
+        self.alive.copy_(alive & ~done)
+
+    def _run_step(self) -> None:
+        if not self._use_graph:
+            self._step()
+        else:
+            if self._graph is None:
+                self._capture()
+            self._graph.replay()
+        self.steps_run += 1
+
+    def _capture(self) -> None:
+        # warm up on a side stream (allocator pools, kernel autotuning), then capture one step;
+        # all rows are dead or alive - either way the step only touches their own rows
+        saved = [t.clone() for t in (self.tok, self.pos, self.ngen, self.alive, self.out)]
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream().wait_stream(s)
+        for t, v in zip((self.tok, self.pos, self.ngen, self.alive, self.out), saved):
+            t.copy_(v)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            self._step()
+        for t, v in zip((self.tok, self.pos, self.ngen, self.alive, self.out), saved):
+            t.copy_(v)  # capture does not run the step, but restore anyway: nothing may drift
+        self._graph = g
+
+    # -- filling slots ----------------------------------------------------------------------
+    def _prefill(self, prompt: tuple[int, ...]) -> None:
+        if prompt == self._cached_prompt:
+            return
+        for st in self.prompt_state:
+            for t in st.values():
+                t.zero_()
+        ids = torch.tensor(prompt, dtype=torch.long, device=self.device)[None]
+        self._prompt_logits = self.model.prefill(ids, self.prompt_state, 0).float()
+        self._cached_prompt = prompt
+
+    def _fill(self, slots: list[int], reqs: list[Request]) -> None:
+        """Put requests into free slots. A row finished by its first token (EOS, or
+        max_new_tokens == 1) is filled dead and harvested at the next check."""
+        dev = self.device
+        # group consecutive requests with the same prompt: one prefill, one batched copy
+        i = 0
+        while i < len(reqs):
+            j = i
+            while j < len(reqs) and reqs[j].prompt == reqs[i].prompt:
+                j += 1
+            prompt = tuple(reqs[i].prompt)
+            if len(prompt) + self.max_new > self.max_len:
+                raise ValueError(f"prompt of {len(prompt)} tokens + {self.max_new} new exceeds the engine's max_len {self.max_len}")
+            if not prompt:
+                raise ValueError("empty prompt")
+            self._prefill(prompt)
+            idx = torch.tensor(slots[i:j], dtype=torch.long, device=dev)
+            for dst, src in zip(self.states, self.prompt_state):
+                for name, t in dst.items():
+                    t.index_copy_(0, idx, src[name].expand(j - i, *src[name].shape[1:]))
+            keys = torch.tensor([row_key(r.seed) for r in reqs[i:j]], dtype=torch.long, device=dev)
+            first = sample_next(self._prompt_logits.expand(j - i, -1), keys, torch.zeros_like(keys), self.temperature, self.top_p)
+            self.keys.index_copy_(0, idx, keys)
+            self.tok.index_copy_(0, idx, first)
+            self.pos.index_fill_(0, idx, len(prompt))
+            self.ngen.index_fill_(0, idx, 1)
+            self.out[:, 0].index_copy_(0, idx, first)
+            alive = torch.ones_like(first, dtype=torch.bool)
+            if self.max_new == 1:
+                alive[:] = False
+            elif not self.ignore_eos:
+                alive &= first != self.eos_id
+            self.alive.index_copy_(0, idx, alive)
+            i = j
+
+    # -- the loop ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
+        """Yield one Completion per request, in completion order."""
+        it = iter(requests)
+        slot_req: list[Request | None] = [None] * self.B
+        exhausted = False
+        while True:
+            free = [s for s in range(self.B) if slot_req[s] is None]
+            if free and not exhausted:
+                batch = []
+                for _ in free:
+                    r = next(it, None)
+                    if r is None:
+                        exhausted = True
+                        break
+                    batch.append(r)
+                if batch:
+                    self._fill(free[: len(batch)], batch)
+                    for s, r in zip(free, batch):
+                        slot_req[s] = r
+            if all(r is None for r in slot_req):
+                return
+            alive = self.alive.cpu()
+            if bool(alive.any()):
+                for _ in range(self.sync_every):
+                    self._run_step()
+                alive = self.alive.cpu()
+            done = [s for s in range(self.B) if slot_req[s] is not None and not alive[s]]
+            if not done:
+                continue
+            idx = torch.tensor(done, dtype=torch.long, device=self.device)
+            ngen = self.ngen.index_select(0, idx).cpu().tolist()
+            rows = self.out.index_select(0, idx)[:, : max(ngen)].cpu().tolist()
+            for s, n, row in zip(done, ngen, rows):
+                toks = row[:n]
+                if not self.ignore_eos and toks and toks[-1] == self.eos_id:
+                    reason, toks = "eos", toks[:-1]
+                else:
+                    reason = "length"
+                yield Completion(slot_req[s].key, toks, reason, n)
+                slot_req[s] = None
