@@ -63,7 +63,7 @@ def _init_worker(tok_path: str, fmt: str, where: str) -> None:
 def _encode_batch(recs: list) -> tuple[np.ndarray, np.ndarray]:
     """Format and encode a batch of records -> (uint16 tokens of ``doc EOS`` back to back, lengths)."""
     texts = [document_text(_W["fmt"], parse_record(r), _W["where"]) for r in recs]
-    ids = _W["sp"].encode(texts)
+    ids = _W["sp"].encode(texts, num_threads=1)  # parallelism comes from the worker processes
     eos = _W["eos"]
     lens = np.fromiter((len(x) + 1 for x in ids), dtype=np.int32, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(x + [eos] for x in ids), dtype=np.uint16, count=int(lens.sum()))
