@@ -195,3 +195,13 @@ def test_cli_plan_prints_arithmetic(capsys):
     assert main(["plan", "--cfg", json.dumps(cfg), "--tokens", "omi2=4.6375e9", "mmqa=1.05e8"]) == 0
     out = capsys.readouterr().out
     assert "9.28 B tokens per epoch, 37.10 B in total" in out and "44.167" in out
+
+
+def test_cli_plan_counts_with_tokenizer_like_tokenize(tmp_path, small_tok, capsys):
+    cfg = {"epochs": 2, "seq_len": 16, "sources": {"g": {"format": "synthetic_gsm8k", "n_docs": 30},
+                                                   "m": {"format": "synthetic_math", "n_docs": 30, "weight": 2.0}}}
+    assert main(["plan", "--cfg", json.dumps(cfg), "--tokenizer", str(small_tok), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    m = pack.tokenize_mixture(from_dict(DataConfig, cfg, "data"), small_tok, tmp_path / "manifest.json", tmp_path / "s", workers=1)
+    for s in ("g", "m"):
+        assert f"{m['sources'][s]['unique_tokens']:,}" in out  # the dry run counts exactly what tokenize encodes

@@ -195,7 +195,8 @@ def format_plan(plan: dict) -> str:
     for s, p in plan["sources"].items():
         rows.append(f"{s:<20}{p['weight']:>8g}{p['unique_tokens']:>18,}{p['repeat']:>9.3f}{p['tokens_per_epoch']:>18,}{p['tokens_total']:>18,}")
     rows.append(f"{'mixture':<20}{'':>8}{'':>18}{'':>9}{plan['tokens_per_epoch']:>18,}{plan['total_tokens']:>18,}")
-    rows.append(f"epochs: {plan['epochs']:g}  ->  {plan['tokens_per_epoch'] / 1e9:.2f} B tokens per epoch, {plan['total_tokens'] / 1e9:.2f} B in total")
+    unit, div = ("B", 1e9) if plan["total_tokens"] >= 1e9 else ("M", 1e6)
+    rows.append(f"epochs: {plan['epochs']:g}  ->  {plan['tokens_per_epoch'] / div:.2f} {unit} tokens per epoch, {plan['total_tokens'] / div:.2f} {unit} in total")
     return "\n".join(rows)
 
 
