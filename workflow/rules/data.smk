@@ -5,7 +5,8 @@ rule tokenizer:
     output:
         f"{R}/data/tokenizer.model",
     params:
-        cfg=cfg_json({"tokenizer": config["tokenizer"], "data": config["data"]}),
+        cfg=cfg_json(config["tokenizer"]),
+        data_cfg=cfg_json(config["data"]),  # the corpus, for source: train
     log:
         f"{R}/logs/data/tokenizer.log",
     benchmark:
@@ -13,7 +14,7 @@ rule tokenizer:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.data tokenizer --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
+        "python -m recall2reason.data tokenizer --cfg {params.cfg:q} --data-cfg {params.data_cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule tokenize:
@@ -51,15 +52,14 @@ rule eval_set:
         "python -m recall2reason.data eval --name {wildcards.dataset} --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule contamination:
+rule contamination:  # eval problems with a 13-gram overlap in the training documents, per source
     input:
-        manifest=rules.tokenize.output.manifest,
-        tokenizer=rules.tokenizer.output[0],
         evals=expand(f"{R}/data/eval/{{dataset}}.jsonl", dataset=DATASETS),
     output:
         f"{R}/data/train/contamination.csv",
     params:
         cfg=cfg_json(config["data"]),
+    threads: workflow.cores
     log:
         f"{R}/logs/data/contamination.log",
     benchmark:
@@ -67,5 +67,5 @@ rule contamination:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.data contamination --cfg {params.cfg:q} --manifest {input.manifest:q}"
-        " --tokenizer {input.tokenizer:q} --eval {input.evals:q} --out {output:q} > {log:q} 2>&1"
+        "python -m recall2reason.data contamination --cfg {params.cfg:q} --eval {input.evals:q}"
+        " --out {output:q} --workers {threads} > {log:q} 2>&1"
