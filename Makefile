@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(RUN) $(BIN)/snakemake -c$(CORES) --configfile configs/demo.yaml all
-	$(RUN) $(BIN)/snakemake -c$(CORES) --configfile configs/demo.yaml --report results/demo/report.html
+	$(RUN) $(BIN)/snakemake -c$(CORES) all --configfile configs/demo.yaml
+	$(RUN) $(BIN)/snakemake -c$(CORES) --report results/demo/report.html --configfile configs/demo.yaml
 	@echo "demo done: results/demo/ (tables/, figures/, report.html)"
 
 test: install

@@ -3,7 +3,7 @@
 #   tokenizer, tokenize, eval_set -> pretrain (1 GPU job per model) -> sample (GPU, per model x eval set)
 #   -> vote (math-verify, maj@k) -> judge (LLM, first k completions) -> tables + figures
 #
-#   snakemake -c2 --configfile configs/demo.yaml all     offline demo on a laptop CPU
+#   snakemake -c2 all --configfile configs/demo.yaml     offline demo on a laptop CPU
 #   snakemake --profile slurm all                        the paper study on a SLURM cluster
 #   snakemake results/figures/fig3.pdf                   one figure and only what it needs
 #

@@ -69,7 +69,10 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
 
     if models_cfg.get("transformer", True):
         specs.append(ModelSpec("transformer", "transformer", tuple(range(n_layers)), n_layers, base, {}))
-    shares = sorted(models_cfg["attention_layers"].items(), key=lambda kv: int(kv[0]))
+    # an overlay config (e.g. configs/demo.yaml) drops a variant of the base config with `null`
+    shares = sorted(
+        ((k, v) for k, v in models_cfg["attention_layers"].items() if v is not None), key=lambda kv: int(kv[0])
+    )
     for cls in models_cfg.get("hybrid_classes", []):
         for share, layers in shares:
             name = f"{cls}{share}"
