@@ -48,7 +48,7 @@ def model_configs(tiny: bool) -> dict[str, dict]:
     return {s.name: s.model_config() for s in expand_models(models_cfg)}
 
 
-def bench_engine(model, args, dev) -> dict:
+def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
     V = model.cfg.vocab_size
     g = torch.Generator().manual_seed(0)
     n_prompts = max(1, args.rounds * args.batch // args.n)
@@ -56,7 +56,7 @@ def bench_engine(model, args, dev) -> dict:
     reqs = [Request((p, i), prompts[p], seed=p * 1000 + i) for p in range(n_prompts) for i in range(args.n)]
     eng = Engine(model, batch_size=args.batch, max_len=args.prompt_len + args.new_tokens, max_new_tokens=args.new_tokens,
                  eos_id=2, temperature=args.temperature, top_p=args.top_p, ignore_eos=True,
-                 cuda_graph=not args.no_graph, sync_every=args.sync_every)
+                 cuda_graph=not args.no_graph, sync_every=args.sync_every, attention_kernel=attention_kernel)
     t0 = time.perf_counter()
     eng.warmup()
     t_warm = time.perf_counter() - t0
@@ -75,6 +75,22 @@ def bench_engine(model, args, dev) -> dict:
 
 
 @torch.inference_mode()
+def check_decode_attention(dev) -> float:
+    """Triton decode attention vs the masked reference at the paper's shapes (bf16 cache)."""
+    from recall2reason.models.ops.decode_attention import decode_attention, decode_attention_reference
+
+    g = torch.Generator(device=dev).manual_seed(0)
+    B, H, L, D = 64, 12, 1152, 64
+    q = torch.randn(B, H, D, device=dev, generator=g).bfloat16()
+    k = torch.randn(B, H, L, D, device=dev, generator=g).bfloat16()
+    v = torch.randn(B, H, L, D, device=dev, generator=g).bfloat16()
+    pos = torch.randint(0, L, (B,), device=dev, generator=g)
+    pos[:3] = torch.tensor([0, L - 1, 128], device=dev)
+    got = decode_attention(q, k, v, pos).float()
+    want = decode_attention_reference(q, k, v, pos).float()
+    return (got - want).abs().max().item()
+
+
 def check_repro(model, args) -> bool:
     """Same completions when the same requests come in another order (other batch neighbours,
     other slots), at the benchmark's batch shape, EOS on: the reproducibility claim on this device."""
@@ -177,6 +193,7 @@ def main() -> int:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--sync-every", type=int, default=4)
     p.add_argument("--no-graph", action="store_true")
+    p.add_argument("--attn-compare", action="store_true", help="also run the Transformer with masked SDPA decode attention")
     p.add_argument("--hf", action="store_true", help="HF generate on the Transformer's weights")
     p.add_argument("--hf-batch", type=int, default=256)
     p.add_argument("--hf-max-time", type=float, default=30.0, help="cap HF's timed generate (seconds)")
@@ -193,6 +210,14 @@ def main() -> int:
     print(f"device {name}, torch {torch.__version__}; batch {args.batch}, {args.rounds * args.batch} completions/model, "
           f"prompt {args.prompt_len} + {args.new_tokens} new, T {args.temperature}, top-p {args.top_p}", flush=True)
     results: dict[str, dict] = {}
+    if dev.type == "cuda":
+        try:
+            err = check_decode_attention(dev)
+            print(f"decode attention kernel vs reference (bf16, 64 x 12 heads x 1152): max abs diff {err:.2e}", flush=True)
+            results["decode_attention_check"] = {"max_abs_diff": err}
+        except Exception as e:
+            traceback.print_exc()
+            results["decode_attention_check"] = {"error": repr(e)}
     for m in args.models:
         torch.manual_seed(0)
         try:
@@ -203,6 +228,10 @@ def main() -> int:
             results[m] = r
             print(f"{m:12s} {r['tok_s']:>10,.0f} new tok/s  ({r['tokens']} tokens in {r['secs']:.1f} s, "
                   f"warm-up {r['warmup_s']:.1f} s, backend {model.backend}, reorder-reproducible {r['repro_ok']})", flush=True)
+            if m == "transformer" and args.attn_compare:
+                r2 = bench_engine(model, args, dev, attention_kernel=False)
+                results["transformer[sdpa]"] = r2
+                print(f"{'transformer[sdpa]':12s} {r2['tok_s']:>10,.0f} new tok/s  (masked SDPA over the whole cache)", flush=True)
             if m == "transformer" and args.hf:
                 try:
                     h = bench_hf(model, args, dev)
@@ -232,7 +261,7 @@ def main() -> int:
     for m, r in results.items():
         if "error" in r:
             print(f"| {m} | - | - | - | failed: {r['error'][:80]} |")
-        else:
+        elif "tok_s" in r:
             print(f"| {m} | {r['tok_s']:,.0f} | {r['secs']:.1f} | {r.get('completions', '-')} | peak {r.get('peak_gib', 0):.1f} GiB, "
                   f"reproducible {r.get('repro_ok', '-')} |")
     tr, hf = results.get("transformer", {}), results.get("hf_generate", {})

@@ -56,6 +56,7 @@ class Engine:
         ignore_eos: bool = False,  # benchmarks: every row generates exactly max_new_tokens
         cuda_graph: bool = True,
         sync_every: int = 1,
+        attention_kernel: bool = True,  # length-aware Triton decode attention on CUDA
     ):
         self.model = model
         self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens
@@ -64,6 +65,10 @@ class Engine:
         w = model.lm_head.weight
         self.device, self.dtype = w.device, w.dtype
         self.sync_every = sync_every if self.device.type == "cuda" else 1
+        impl = "triton" if attention_kernel and self.device.type == "cuda" else "sdpa"
+        for mod in model.modules():
+            if hasattr(mod, "decode_attention"):  # attention mixers (models/layers/attention.py)
+                mod.decode_attention = impl
         B, dev = batch_size, self.device
         with torch.inference_mode():
             self.states = model.init_state(B, max_len, dev, self.dtype)

@@ -17,6 +17,10 @@ from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
 
 @register_mixer("attention")
 class Attention(Mixer):
+    # decode-step attention: "sdpa" (masked, reads the whole cache) or "triton" (reads each row's
+    # own pos + 1 keys; models/ops/decode_attention.py). The sampler opts in on CUDA.
+    decode_attention = "sdpa"
+
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
         super().__init__(cfg, layer_idx, backend)
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
@@ -70,6 +74,10 @@ class Attention(Mixer):
         # scatter this token's k/v into each row's own position (graph-safe: no shape change)
         state["k"][rows, :, pos] = k[:, :, 0].to(state["k"].dtype)
         state["v"][rows, :, pos] = v[:, :, 0].to(state["v"].dtype)
+        if self.decode_attention == "triton" and x.is_cuda:
+            from recall2reason.models.ops.decode_attention import decode_attention
+
+            return self._out(decode_attention(q[:, :, 0], state["k"], state["v"], pos)[:, :, None])
         max_len = state["k"].shape[2]
         visible = torch.arange(max_len, device=x.device)[None, :] <= pos[:, None]  # (B, max_len)
         mask = visible[:, None, None, :]
