@@ -42,7 +42,7 @@ TINY = {
 
 # long enough to be interrupted twice (the signal / scancel test); the study run uses the same
 # settings so that it reuses that model instead of retraining it
-TRAIN = {"train": {"max_steps": int(os.environ.get("R2R_SLURM_TEST_STEPS", "300")), "checkpoint_every_steps": 10,
+TRAIN = {"train": {"max_steps": int(os.environ.get("R2R_SLURM_TEST_STEPS", "150")), "checkpoint_every_steps": 10,
                    "log_every": 1, "compile": False, "precision": "fp32", "warmup_steps": 2,
                    "global_batch_tokens": 8192, "micro_batch_size": 16}}
 
@@ -219,30 +219,39 @@ def test_pretrain_checkpoints_on_signal_and_cancel_and_resumes(slurm_node, study
         _wait(proc, log, 1)
         pytest.fail(f"timed out waiting for {what}:\n{_tail(log)}")
 
-    state_root = results / ".state" / "pretrain"
-    # attempt 1: running and past its first periodic checkpoint
-    job1 = wait_for(_running_pretrain_job, "the pretrain job to start")
-    model_state = wait_for(lambda: next((d for d in state_root.glob("*") if (d / "metrics.jsonl").exists()), None),
-                           "pretrain metrics")
-    wait_for(lambda: _state_steps(model_state) >= 15, "pretrain step 15")
-    subprocess.run(["scancel", "--signal=TERM", job1], check=True)  # steps only, not the batch shell
-    # attempt 2: a new job that resumes
-    job2 = wait_for(lambda: (j := _running_pretrain_job()) and j != job1 and j, "the resubmitted pretrain job")
-    model_log = results / "logs" / "pretrain" / f"{model_state.name}.log"
-    m = wait_for(lambda: re.search(r"resuming \S+ from \S+ at step (\d+)", model_log.read_text(errors="replace"))
-                 if model_log.exists() else None, "attempt 2 to resume")
-    resumed_at_1 = int(m.group(1))
-    assert resumed_at_1 >= 15, f"attempt 2 should resume where the signal stopped attempt 1, not at {resumed_at_1}"
-    wait_for(lambda: _state_steps(model_state) >= resumed_at_1 + 15, "attempt 2 to make progress")
-    subprocess.run(["scancel", job2], check=True)  # whole job: batch shell included
-    job3 = wait_for(lambda: (j := _running_pretrain_job()) and j not in (job1, job2) and j, "attempt 3")
-    # (the log still shows attempt 2's resume line until attempt 3 rewrites it)
-    m = wait_for(lambda: next((x for x in re.finditer(r"resuming \S+ from \S+ at step (\d+)",
-                                                      model_log.read_text(errors="replace"))
-                               if int(x.group(1)) > resumed_at_1), None), "attempt 3 to resume")
-    resumed_at_2 = int(m.group(1))
-    assert resumed_at_2 > resumed_at_1, (resumed_at_1, resumed_at_2)
-    rc = _wait(proc, log, max(60, deadline - time.time()))
+    try:
+        state_root = results / ".state" / "pretrain"
+        # attempt 1: running and past its first periodic checkpoint
+        job1 = wait_for(_running_pretrain_job, "the pretrain job to start")
+        model_state = wait_for(lambda: next((d for d in state_root.glob("*") if (d / "metrics.jsonl").exists()), None),
+                               "pretrain metrics")
+        wait_for(lambda: _state_steps(model_state) >= 15, "pretrain step 15")
+        subprocess.run(["scancel", "--signal=TERM", job1], check=True)  # steps only, not the batch shell
+        # attempt 2: a new job that resumes
+        job2 = wait_for(lambda: (j := _running_pretrain_job()) and j != job1 and j, "the resubmitted pretrain job")
+        model_log = results / "logs" / "pretrain" / f"{model_state.name}.log"
+        m = wait_for(lambda: re.search(r"resuming \S+ from \S+ at step (\d+)", model_log.read_text(errors="replace"))
+                     if model_log.exists() else None, "attempt 2 to resume")
+        resumed_at_1 = int(m.group(1))
+        assert resumed_at_1 >= 15, f"attempt 2 should resume where the signal stopped attempt 1, not at {resumed_at_1}"
+        wait_for(lambda: _state_steps(model_state) >= resumed_at_1 + 15, "attempt 2 to make progress")
+        subprocess.run(["scancel", job2], check=True)  # whole job: batch shell included
+        job3 = wait_for(lambda: (j := _running_pretrain_job()) and j not in (job1, job2) and j, "attempt 3")
+        # (the log still shows attempt 2's resume line until attempt 3 rewrites it)
+        m = wait_for(lambda: next((x for x in re.finditer(r"resuming \S+ from \S+ at step (\d+)",
+                                                          model_log.read_text(errors="replace"))
+                                   if int(x.group(1)) > resumed_at_1), None), "attempt 3 to resume")
+        resumed_at_2 = int(m.group(1))
+        assert resumed_at_2 > resumed_at_1, (resumed_at_1, resumed_at_2)
+        rc = _wait(proc, log, max(60, deadline - time.time()))
+    finally:
+        if proc.poll() is None:  # a failed assertion above: stop snakemake and its jobs
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            cluster.cancel_all()
     assert rc == 0, _tail(log)
     out = results / "pretrain" / model_state.name
     assert (out / "model.safetensors").stat().st_size > 0

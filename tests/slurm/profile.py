@@ -63,6 +63,8 @@ def derive(real: dict, *, partition: str, node: dict, logdir: Path,
         "latency-wait": 5,
         "jobs": 4,
     })
+    if "cores" in prof:
+        prof["cores"] = min(int(prof["cores"]), cpus)
     return prof
 
 
