@@ -26,6 +26,7 @@ rule pretrain:
     conda:
         "../../envs/gpu.yaml"
     shell:
-        "python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
+        # exec: SLURM's warning signal (TERM) must reach python, which checkpoints and exits
+        "exec python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
         " --tokenizer {input.tokenizer:q} --out-dir {params.out_dir:q} --state-dir {params.state_dir:q}"
         " > {log:q} 2>&1"
