@@ -35,8 +35,17 @@ def visible_gpus() -> int:
 
 def relaunch_with_torchrun(nproc: int, argv: list[str]) -> None:
     """Replace this process with torchrun running the same stage command on ``nproc`` ranks."""
+    # drop our --nproc: torchrun's parser would take it for an abbreviation of its --nproc-per-node
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "recall2reason.pretrain", *argv]
+           "-m", "recall2reason.pretrain", *rest]
     print(f"pretrain: {nproc} devices -> re-launching under torchrun: {' '.join(cmd)}", file=sys.stderr, flush=True)
     os.execv(sys.executable, cmd)
 

@@ -1,0 +1,201 @@
+"""Training throughput, MFU and peak memory of the study's models at the paper's shapes.
+
+Runs the pretrain stage's own step (``recall2reason.pretrain.train.train_step``: bf16 autocast,
+regional torch.compile of every block, fused LM-head cross-entropy, fused AdamW, grad clipping,
+gradient accumulation) on random tokens, one model at a time:
+
+    source .gpu/setup.sh && python benchmarks/train_throughput.py \
+        --models transformer,gla50,gdn50,mamba50,gdn100 --micro-batch 16 --accum 4 --steps 10
+
+Per model: compile / warm-up steps (untimed), then ``--steps`` optimizer steps timed between two
+``cuda.synchronize()``. tokens/s counts every trained token; MFU uses the FLOP convention of
+``recall2reason.pretrain.flops`` (6 N + 12 d T per attention layer) over the device's dense bf16
+datasheet peak. Peak memory is ``torch.cuda.max_memory_allocated`` over warm-up and timing. A model
+whose compiled step fails is re-run eagerly and marked so. At the end: tokens/s relative to the
+Transformer and the projected GPU-hours of the paper study (37.1 B tokens per model), using each
+model's own figure or, for models not measured, that of the nearest measured model of its class.
+``--tiny`` runs the same logic at toy shapes on the CPU (a dry run of the script, no figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from recall2reason.models import build_model
+from recall2reason.pretrain.config import TrainConfig
+from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
+from recall2reason.pretrain.schedule import build_optimizer
+from recall2reason.pretrain.train import LossModule, compile_blocks, train_step
+from recall2reason.study import expand_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_one(spec, args, device, compile: bool) -> dict:
+    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile)
+    torch.manual_seed(0)
+    model = build_model(spec.model_config(args.backend)).to(device)
+    opt = build_optimizer(model, cfg, device)
+    params = list(model.parameters())
+    if compile:
+        compile_blocks(model)
+    step_module = LossModule(model, cfg)
+    V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
+    data = torch.randint(0, V, (args.accum, B, T + 1), device=device)
+    micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(args.accum)]
+
+    def step():
+        return train_step(step_module, None, opt, params, micro, args.accum, 1e-4, cfg, device)
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        loss, gn = step()
+    sync()
+    warm_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        loss, gn = step()
+    sync()
+    dt = time.perf_counter() - t0
+    tokens = args.steps * args.accum * B * T
+    tok_s = tokens / dt
+    fpt = model_flops_per_token(model, T)
+    peak = peak_flops(device)
+    out = {
+        "model": spec.name, "backend": model.backend, "compiled": compile, "micro_batch": B, "accum": args.accum,
+        "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
+        "flops_per_token": fpt, "tokens_per_s": tok_s, "step_s": dt / args.steps, "warmup_s": warm_s,
+        "mfu": tok_s * fpt / peak if peak else None, "loss": float(loss), "grad_norm": float(gn),
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+    }
+    del model, opt, params, step_module, data, micro
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="transformer,gla50,gdn50,mamba50,gdn100")
+    p.add_argument("--micro-batch", type=int, default=16)
+    p.add_argument("--accum", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=2048)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
+    p.add_argument("--study-tokens", type=float, default=37.1e9, help="tokens per model in the paper study")
+    p.add_argument("--tiny", action="store_true", help="toy shapes on the CPU: a dry run of this script")
+    p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--models-json", default=None, help="the models section as JSON (instead of config.yaml; for hosts without PyYAML)")
+    args = p.parse_args()
+
+    def load_models_cfg() -> dict:
+        if args.models_json:
+            return json.loads(Path(args.models_json).read_text())
+        import yaml
+
+        return yaml.safe_load((ROOT / "config.yaml").read_text())["models"]
+
+    models_cfg = load_models_cfg()
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
+    if args.tiny:
+        models_cfg["base"].update(d_model=64, n_layers=4, n_heads=4, n_kv_heads=4, vocab_size=512)
+        models_cfg["attention_layers"] = {"50": [1, 3], "75": [3], "83": [3], "100": []}
+        args.seq_len, args.micro_batch, args.accum, args.steps, args.warmup = 64, 2, 2, 2, 1
+        args.precision = "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    specs = {s.name: s for s in expand_models(models_cfg)}
+    wanted = [m for m in args.models.split(",") if m]
+    unknown = [m for m in wanted if m not in specs]
+    if unknown:
+        p.error(f"unknown model(s) {unknown}; known: {list(specs)}")
+    dev_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device {dev_name}, torch {torch.__version__}, peak {peak_flops(device)} FLOP/s, "
+          f"micro-batch {args.micro_batch} x {args.seq_len}, accum {args.accum}, {args.steps} timed steps", flush=True)
+
+    t_start = time.perf_counter()
+    results, failures = [], {}
+    for name in wanted:
+        if time.perf_counter() - t_start > args.budget_s:
+            failures[name] = "skipped: time budget"
+            print(f"{name}: skipped (time budget)", flush=True)
+            continue
+        for compile in ([False] if args.no_compile else [True, False]):
+            try:
+                r = bench_one(specs[name], args, device, compile)
+                results.append(r)
+                print(json.dumps(r), flush=True)
+                break
+            except Exception as e:  # a kernel / compiler failure of one model must not stop the others
+                failures[name] = f"{'compiled' if compile else 'eager'}: {type(e).__name__}: {str(e)[:300]}"
+                print(f"{name} ({'compiled' if compile else 'eager'}) FAILED: {failures[name]}", flush=True)
+                traceback.print_exc(limit=3)
+            finally:
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                torch._dynamo.reset()
+
+    # ---- table ------------------------------------------------------------------------------------
+    by = {r["model"]: r for r in results}
+    base = by.get("transformer")
+    print(f"\n| model | backend | compiled | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        rel = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "n/a"
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
+        mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
+        print(f"| {r['model']} | {r['backend']} | {r['compiled']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+              f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
+    for name, why in failures.items():
+        if name not in by:
+            print(f"| {name} | not measured: {why} |")
+
+    # ---- projected GPU-hours of the study (every model of config.yaml) -----------------------------
+    # Attention layers are the same in every model, so seconds per token are close to linear in the
+    # attention share within a class: interpolate between this class's measured models and the
+    # Transformer (100 % attention); models measured themselves use their own figure.
+    total_h, lines = 0.0, []
+    for s in expand_models(load_models_cfg()):
+        if s.name in by:
+            spt, how = 1.0 / by[s.name]["tokens_per_s"], "measured"
+        else:
+            pts = sorted({specs[n].attention_pct: 1.0 / r["tokens_per_s"] for n, r in by.items()
+                          if n in specs and specs[n].mixer_class in (s.mixer_class, "transformer")}.items())
+            if len(pts) < 2 or all(specs[n].mixer_class == "transformer" for n in by if n in specs and specs[n].mixer_class in (s.mixer_class, "transformer")):
+                lines.append(f"  {s.name:<14} not projected (no measured {s.mixer_class} model)")
+                continue
+            x = min(max(s.attention_pct, pts[0][0]), pts[-1][0])  # no extrapolation: clamp to the measured range
+            lo = max([pt for pt in pts if pt[0] <= x], default=pts[0], key=lambda pt: pt[0])
+            hi = min([pt for pt in pts if pt[0] > x], default=pts[-1], key=lambda pt: pt[0])
+            if lo[0] == hi[0]:
+                lo, hi = pts[-2], pts[-1]
+            spt = lo[1] + (hi[1] - lo[1]) * (x - lo[0]) / (hi[0] - lo[0])
+            how = f"interpolated in attention share between {lo[0]:.0f} % and {hi[0]:.0f} % measured"
+        h = args.study_tokens * spt / 3600
+        total_h += h
+        lines.append(f"  {s.name:<14} {h:8.1f} GPU-h  ({how})")
+    print(f"\nprojected GPU-hours of the paper study on this device ({args.study_tokens / 1e9:.1f} B tokens per model, 1 GPU):")
+    print("\n".join(lines))
+    print(f"  {'total':<14} {total_h:8.1f} GPU-h (pretraining only)")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"device": dev_name, "args": vars(args), "results": results,
+                                              "failures": failures, "study_gpu_hours": total_h}, indent=2))
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
