@@ -374,3 +374,17 @@ def test_tiny_hybrid_trains(name):
         opt.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.3, losses
+
+
+@pytest.mark.parametrize("name", RECURRENT)
+def test_gpu_agreement_helper_plumbing_on_cpu(name):
+    """The helper behind tests/test_gpu_kernels.py, run reference-vs-reference on CPU: identical
+    weights must give identical outputs and gradients."""
+    from recall2reason.models.kernels.agreement import compare, layer_pair
+
+    cfg = tiny_cfg([name])
+    r = compare(name, torch.float32, batch=1, seqlen=12, cfg=cfg, device="cpu", other="reference")
+    assert r["finite"] and r["out"] == 0.0 and r["dx"] == 0.0 and r["dparam_max"] == 0.0
+    ref, other = layer_pair(name, cfg, device="cpu", other="reference")
+    assert other.backend == "reference" and all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(),
+                                                                                 other.state_dict().values()))

@@ -39,6 +39,8 @@ class GatedLinearAttention(Mixer):
             raise ValueError(f"gla: key/value dims {self.key_dim}/{self.value_dim} not divisible by {H} heads")
         if c.feature_map is not None and c.feature_map not in _ACT:
             raise ValueError(f"gla: unsupported feature_map {c.feature_map!r}")
+        if c.gate_fn not in _ACT:
+            raise ValueError(f"gla: unsupported gate_fn {c.gate_fn!r}; known: {sorted(_ACT)}")
         self.head_k_dim, self.head_v_dim = self.key_dim // H, self.value_dim // H
         self.q_proj = nn.Linear(d, self.key_dim, bias=False)
         self.k_proj = nn.Linear(d, self.key_dim, bias=False)
