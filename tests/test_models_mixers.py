@@ -19,7 +19,6 @@ from recall2reason.models import ModelConfig, build_model, load_model, resolve_b
 from recall2reason.models.layers import get_mixer
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, l2norm
 from recall2reason.models.ops.gla import chunk_gla
-from recall2reason.models.ops.scan import linear_scan
 from recall2reason.models.ops.selective_scan import selective_scan
 from recall2reason.study import expand_models
 
@@ -69,17 +68,6 @@ def loop_selective(u, delta, A, B, C, D, z, h0):
     return torch.stack(ys, -1) * F.silu(z), h
 
 
-@pytest.mark.parametrize("T", [1, 17, 70])
-def test_linear_scan_matches_loop(T):
-    a, b = torch.rand(2, 3, T, 4), torch.randn(2, 3, T, 4)
-    h, ref = torch.zeros(2, 3, 4), []
-    for t in range(T):
-        h = a[:, :, t] * h + b[:, :, t]
-        ref.append(h)
-    torch.testing.assert_close(linear_scan(a, b, dim=2), torch.stack(ref, 2))
-    torch.testing.assert_close(linear_scan(a[..., :1], b, dim=2, chunk_size=4), linear_scan(a[..., :1].expand_as(b), b, 2))
-
-
 @pytest.mark.parametrize("T", [5, 50])
 def test_chunk_gla_matches_recurrence_values_and_grads(T):
     B, H, K, V = 2, 3, 8, 6
@@ -123,15 +111,15 @@ def test_chunk_delta_rule_matches_recurrence_values_and_grads(T):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("T", [3, 45])
-def test_selective_scan_matches_recurrence_values_and_grads(T):
+@pytest.mark.parametrize("T,chunk", [(3, None), (45, None), (45, 1), (45, 64), (64, 16)])
+def test_selective_scan_matches_recurrence_values_and_grads(T, chunk):
     b, d, n = 2, 5, 4
     u, dt, z = torch.randn(b, d, T), torch.randn(b, d, T), torch.randn(b, d, T)
     A, Bm, Cm, D = -torch.rand(d, n) * 4, torch.randn(b, n, T), torch.randn(b, n, T), torch.randn(d)
     bias, h0 = torch.randn(d), torch.randn(b, d, n)
     ins = [t.double().requires_grad_() for t in (u, dt, A, Bm, Cm, D, z, bias, h0)]
     y, last = selective_scan(*ins[:7], delta_bias=ins[7], delta_softplus=True, initial_state=ins[8],
-                             return_last_state=True)
+                             return_last_state=True, chunk_size=chunk)
     delta = F.softplus(ins[1] + ins[7][:, None])
     y_ref, last_ref = loop_selective(ins[0], delta, *ins[2:7], ins[8])
     torch.testing.assert_close(y, y_ref)

@@ -7,43 +7,72 @@ Per channel d and state index n, with Δ = softplus(delta + delta_bias):
     out_t[d]  = y_t[d] * silu(z_t[d])
 
 Layouts follow mamba-ssm: u, delta, z (b, d, l); A (d, n); B, C (b, n, l); D, delta_bias (d,).
-Computed in fp32 (as the CUDA kernel does) and returned in u's dtype. The training form runs the
-recurrence with :func:`linear_scan` (log2(l) parallel steps); ``selective_state_step`` is the
-one-token form used for decoding.
+Computed in fp32 (as the CUDA kernel does) and returned in u's dtype. ``selective_scan`` is the
+chunked training / prefill form; ``selective_state_step`` the one-token form used for decoding.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from recall2reason.models.ops.scan import linear_scan
-
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                   initial_state=None, return_last_state=False):
+                   initial_state=None, return_last_state=False, chunk_size=None):
+    """Chunked form (L ~ sqrt(l) steps per chunk, all chunks at once), never materialising the
+    (b, d, l, n) state sequence: inside chunk c, with h_c the state entering it and
+    cumΔ_t = sum of Δ from the chunk start to t,
+
+        h_t = local_t + exp(cumΔ_t A) h_c        (local_t: the recurrence run from zero in the chunk)
+        y_t = C_t . local_t + C_t . (exp(cumΔ_t A) h_c)
+
+    local_t and its readout C_t . local_t come from L vectorised steps over all chunks; h_c from
+    one pass over the chunks. All decays are exp of non-positive numbers (A < 0, Δ >= 0)."""
     dtype = u.dtype
     ct = torch.promote_types(u.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
-    u, delta, B, C = u.to(ct), delta.to(ct), B.to(ct), C.to(ct)
+    u, delta, B, C, A = u.to(ct), delta.to(ct), B.to(ct), C.to(ct), A.to(ct)
     if delta_bias is not None:
         delta = delta + delta_bias.to(ct)[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    A = A.to(ct)
-    # (b, d, l, n): per-step decay and input of the recurrence
-    dA = torch.exp(delta[..., None] * A[:, None, :])
-    dBu = (delta * u)[..., None] * B.transpose(1, 2)[:, None]
-    if initial_state is not None:  # fold h_{-1} into the first input: h_0 = a_0 h_{-1} + b_0
-        first = dBu[:, :, :1] + dA[:, :, :1] * initial_state.to(ct)[:, :, None]
-        dBu = torch.cat([first, dBu[:, :, 1:]], dim=2)
-    h = linear_scan(dA, dBu, dim=2)
-    y = torch.einsum("bdln,bnl->bdl", h, C)
+    b, d, l = u.shape
+    n = A.shape[1]
+    L = chunk_size or max(1, 2 ** round(math.log2(math.sqrt(l))))
+    pad = (-l) % L  # Δ = 0 after the end: decay 1, input 0, the state passes through unchanged
+    nc = (l + pad) // L
+    # per-step slices, chunk position first: (L, b, d, nc) and (L, b, 1, nc, n)
+    steps = lambda x: F.pad(x, (0, pad)).view(*x.shape[:2], nc, L).movedim(-1, 0)
+    dt_s, du_s = steps(delta).unbind(0), steps(delta * u).unbind(0)
+    B_s, C_s = (steps(x).transpose(2, 3)[:, :, None].unbind(0) for x in (B, C))
+    cum = steps(delta).cumsum(0)  # (L, b, d, nc): Δ summed from the chunk start
+    A_ = A[:, None, :]  # (d, 1, n)
+    local = None
+    y = []
+    for i in range(L):  # 1. every chunk from a zero state
+        inp = du_s[i][..., None] * B_s[i]
+        local = inp if local is None else torch.addcmul(inp, torch.exp(dt_s[i][..., None] * A_), local)
+        y.append((local * C_s[i]).sum(-1))
+    # 2. the state entering each chunk: H_c = exp(A ΣΔ_chunk) H_{c-1} + local_end
+    chunk_decay = torch.exp(cum[-1][..., None] * A_).unbind(2)  # per chunk (b, d, n)
+    ends = local.unbind(2)
+    H = u.new_zeros(b, d, n) if initial_state is None else initial_state.to(ct)
+    entering = []
+    for c in range(nc):
+        entering.append(H)
+        H = torch.addcmul(ends[c], chunk_decay[c], H)
+    entering = torch.stack(entering, 2)  # (b, d, nc, n)
+    cum_s = cum.unbind(0)
+    for i in range(L):  # 3. read out the carried-in state
+        y[i] = y[i] + (torch.exp(cum_s[i][..., None] * A_) * entering * C_s[i]).sum(-1)
+    y = torch.stack(y, -1).flatten(2)[..., :l]  # (b, d, l)
     if D is not None:
         y = y + D.to(ct)[:, None] * u
     if z is not None:
         y = y * F.silu(z.to(ct))
     y = y.to(dtype)
-    return (y, h[:, :, -1]) if return_last_state else y
+    return (y, H) if return_last_state else y
 
 
 def selective_state_step(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
