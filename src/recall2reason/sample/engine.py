@@ -115,7 +115,7 @@ class Engine:
 
     def _capture(self) -> None:
         # warm up on a side stream (allocator pools, kernel autotuning), then capture one step;
-        # all rows are dead or alive - either way the step only touches their own rows
+        # the warm-up steps really run, so rows must be dead (their state is rewritten at fill)
         saved = [t.clone() for t in (self.tok, self.pos, self.ngen, self.alive, self.out)]
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
@@ -133,9 +133,13 @@ class Engine:
         self._graph = g
 
     @torch.inference_mode()
-    def warmup(self, steps: int = 2) -> None:
-        """Capture the CUDA graph (compiling / autotuning kernels) and run a few steps on dead rows,
-        so a benchmark's clock starts on a warm engine. Dead rows only touch their own state."""
+    def warmup(self, steps: int = 2, prompt_len: int | None = None) -> None:
+        """Capture the CUDA graph (compiling / autotuning kernels), run a few steps on dead rows and,
+        with ``prompt_len``, one prefill (FLA autotunes its chunk kernels on first use), so a
+        benchmark's clock starts on a warm engine. Only call between generate() calls."""
+        if prompt_len:
+            self._prefill(tuple([0] * prompt_len))
+            self._cached_prompt = None
         for _ in range(steps):
             self._run_step()
         if self.device.type == "cuda":
@@ -192,6 +196,11 @@ class Engine:
     @torch.inference_mode()
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
         """Yield one Completion per request, in completion order."""
+        if self._use_graph and self._graph is None:
+            # capture while every row is dead: the capture's warm-up steps advance the state of
+            # every row, which would corrupt recurrent states of rows already filled
+            self.alive.zero_()
+            self._capture()
         it = iter(requests)
         slot_req: list[Request | None] = [None] * self.B
         exhausted = False
