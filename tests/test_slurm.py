@@ -32,13 +32,9 @@ from profile import load_real_profile, write_test_profile  # noqa: E402
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # one tiny model on the offline demo data: the checkpoint/resume test and the study run share it
-TINY = {
-    "models": {
-        "base": {"d_model": 32, "n_heads": 2, "n_kv_heads": 2, "vocab_size": 1024, "max_seq_len": 256},
-        "hybrid_classes": [],
-        "transformer": True,
-    },
-}
+# the CI-size demo (configs/demo.yaml + configs/test.yaml) with one model: every stage still runs
+# as a SLURM job, and the pretrain job is the one the signal / cancel test interrupts
+ONE_MODEL = {"models": {"only": ["transformer"]}}
 
 # long enough to be interrupted twice (the signal / scancel test); the study run uses the same
 # settings so that it reuses that model instead of retraining it
@@ -155,20 +151,14 @@ def test_failed_job_succeeds_on_retry(slurm_node, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# The study through SLURM: configs/test.yaml (CI size) when it exists, else the demo with one tiny
-# model. Both tests use one results dir so that the study run reuses the resumed pretrain.
+# The study through SLURM: the CI-size demo with one model. Both tests use one results dir so that
+# the study run reuses the resumed pretrain.
 
 
 def _study_configfiles(tmp: Path, extra: dict) -> list[str]:
-    base = REPO / "configs" / "test.yaml"
-    files = [str(base)] if base.exists() else [str(REPO / "configs" / "demo.yaml")]
     over = tmp / "override.yaml"
-    cfg = {"results_dir": str(tmp / "results")}
-    if not base.exists():
-        cfg.update(TINY)
-    cfg = {**cfg, **extra}
-    over.write_text(yaml.safe_dump(cfg))
-    return files + [str(over)]
+    over.write_text(yaml.safe_dump({"results_dir": str(tmp / "results"), **ONE_MODEL, **extra}))
+    return [str(REPO / "configs" / "demo.yaml"), str(REPO / "configs" / "test.yaml"), str(over)]
 
 
 @pytest.fixture(scope="module")
