@@ -1,8 +1,8 @@
 """Real-SLURM tests: the `slurm` profile against slurmctld + slurmd on localhost.
 
 The session fixture installs Debian's slurm-wlm + munge when missing and starts a one-node cluster
-(tests/slurm/cluster.py). Every workflow runs through a profile derived from slurm/config.yaml
-(tests/slurm/profile.py): same executor plugin, retries, resource expressions, GPU requests
+(tests/slurm/slurm_cluster.py). Every workflow runs through a profile derived from slurm/config.yaml
+(tests/slurm/slurm_profile.py): same executor plugin, retries, resource expressions, GPU requests
 (served by stand-in GRES GPUs) and warning signal; only partition, memory / CPU caps and the
 status command differ.
 
@@ -26,8 +26,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "slurm"))
-import cluster  # noqa: E402
-from profile import load_real_profile, write_test_profile  # noqa: E402
+import slurm_cluster as cluster  # noqa: E402
+from slurm_profile import load_real_profile, write_test_profile  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ write (a file without the marker line makes :func:`unavailable_reason` say so).
 
 As a script::
 
-    python tests/slurm/cluster.py start     # install if needed, start, wait until the node is idle
-    python tests/slurm/cluster.py status
-    python tests/slurm/cluster.py stop      # cancel the test partition's jobs, stop the daemons
+    python tests/slurm/slurm_cluster.py start     # install if needed, start, wait until the node is idle
+    python tests/slurm/slurm_cluster.py status
+    python tests/slurm/slurm_cluster.py stop      # cancel the test partition's jobs, stop the daemons
 """
 
 from __future__ import annotations
