@@ -12,6 +12,14 @@ The fake reads the "Generated Answer" out of the judge prompt and acts on marker
 
 Every request is logged as (answer text, HTTP status) so tests can count repeated calls.
 ``delay_s`` slows every answer down (for kill-and-resume tests).
+
+FakeGemini also speaks the Batch API as google-genai sends it: POST
+``models/<model>:batchGenerateContent`` (inlined requests) creates ``batches/fake-N``; each GET
+``batches/fake-N`` moves it PENDING -> RUNNING -> SUCCEEDED (the answers, scripted as above, are
+made then and returned in ``metadata.output.inlinedResponses``; a 429 / 500 becomes that
+request's ``error``). A job whose requests carry [[batchfail]] / [[batchexpire]] /
+[[batchcancel]] ends FAILED / EXPIRED / CANCELLED instead. ``batch_hold`` (True, or a set of
+job names) keeps jobs RUNNING until it is set back to False. ``batch_creates`` and ``batch_gets`` count the calls.
 """
 
 from __future__ import annotations
@@ -52,6 +60,15 @@ class FakeLLM:
             def log_message(self, *args):  # keep test output clean
                 pass
 
+            def do_GET(self):
+                status, payload = fake.handle_get(self.path, dict(self.headers))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 status, payload = fake.handle(self.path, dict(self.headers), body)
@@ -77,6 +94,9 @@ class FakeLLM:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+    def handle_get(self, path: str, headers: dict):
+        return 404, {"error": {"code": 404, "message": f"no route {path}", "status": "NOT_FOUND"}}
 
     def ok_answers(self) -> Counter:
         return Counter(a for a, s in self.log if s == 200)
@@ -121,13 +141,26 @@ class FakeLLM:
 
 
 class FakeGemini(FakeLLM):
-    """POST /v1/models/<model>:generateContent, as google-genai sends it."""
+    """POST /v1/models/<model>:generateContent (and the Batch API routes), as google-genai sends them."""
+
+    def __init__(self, delay_s: float = 0.0):
+        super().__init__(delay_s)
+        self.jobs: dict[str, dict] = {}  # job id -> {"model", "requests", "gets", "state", "output"}
+        self.batch_creates: list[dict] = []  # bodies of the create calls
+        self.batch_gets: Counter = Counter()  # job name -> GET calls
+        self.batch_hold = False
 
     def handle(self, path: str, headers: dict, body: dict):
+        if b := re.fullmatch(r"/v1(?:beta)?/models/([^:/]+):batchGenerateContent", path):
+            return self.create_batch(b.group(1), headers, body)
         m = re.fullmatch(r"/v1(?:beta)?/models/([^:/]+):generateContent", path)
         if not m:
             return 404, {"error": {"code": 404, "message": f"no route {path}", "status": "NOT_FOUND"}}
         prompt = "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
+        status, payload = self.answer(prompt, headers, body, m.group(1))
+        return status, payload
+
+    def answer(self, prompt: str, headers: dict, body: dict, model: str):
         status, text, truncated = self.script(prompt)
         self.record(prompt, status, headers, body)
         if status != 200:
@@ -146,8 +179,76 @@ class FakeGemini(FakeLLM):
                 "candidatesTokenCount": len(text) // 4,
                 "totalTokenCount": len(prompt) // 4 + len(text) // 4,
             },
-            "modelVersion": m.group(1),
+            "modelVersion": model,
         }
+
+    # -- Batch API ------------------------------------------------------------------------------
+    def create_batch(self, model: str, headers: dict, body: dict):
+        batch = body.get("batch", {})
+        requests = batch.get("inputConfig", {}).get("requests", {}).get("requests", [])
+        if not requests:
+            return 400, {"error": {"code": 400, "message": "no inlined requests", "status": "INVALID_ARGUMENT"}}
+        with self.lock:
+            self.batch_creates.append(body)
+            job_id = f"fake-{len(self.batch_creates)}"
+            self.jobs[job_id] = {"model": model, "requests": requests, "gets": 0, "state": "BATCH_STATE_PENDING",
+                                 "output": None, "display": batch.get("displayName"), "headers": headers}  # fmt: skip
+        return 200, self.operation(job_id)
+
+    def operation(self, job_id: str) -> dict:
+        job = self.jobs[job_id]
+        meta = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+            "model": f"models/{job['model']}",
+            "displayName": job["display"],
+            "state": job["state"],
+            "createTime": "2025-01-01T00:00:00Z",
+            "name": f"batches/{job_id}",
+        }
+        if job["output"] is not None:
+            meta["output"] = job["output"]
+        op = {"name": f"batches/{job_id}", "metadata": meta}
+        if job["state"] in ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED"):
+            op["done"] = True
+            if job["state"] != "BATCH_STATE_SUCCEEDED":
+                op["error"] = {"code": 13, "message": f"fake job {job['state']}"}
+        return op
+
+    def finish(self, job: dict) -> None:
+        prompts = ["".join(p.get("text", "") for c in r["request"].get("contents", []) for p in c.get("parts", []))
+                   for r in job["requests"]]  # fmt: skip
+        everything = " ".join(generated_answer(p) for p in prompts)
+        for marker, state in (("[[batchfail]]", "FAILED"), ("[[batchexpire]]", "EXPIRED"), ("[[batchcancel]]", "CANCELLED")):
+            if marker in everything:
+                job["state"] = f"BATCH_STATE_{state}"
+                return
+        out = []
+        for r, prompt in zip(job["requests"], prompts):
+            status, payload = self.answer(prompt, job["headers"], r["request"], job["model"])
+            entry = {"response": payload} if status == 200 else {"error": payload["error"]}
+            if "metadata" in r:
+                entry["metadata"] = r["metadata"]
+            out.append(entry)
+        job["output"] = {"inlinedResponses": {"inlinedResponses": out}}
+        job["state"] = "BATCH_STATE_SUCCEEDED"
+
+    def handle_get(self, path: str, headers: dict):
+        m = re.fullmatch(r"/v1(?:beta)?/batches/([^/?]+)", path)
+        if not m or m.group(1) not in self.jobs:
+            return 404, {"error": {"code": 404, "message": f"no batch {path}", "status": "NOT_FOUND"}}
+        finish = False
+        with self.lock:
+            self.batch_gets[f"batches/{m.group(1)}"] += 1
+            job = self.jobs[m.group(1)]
+            job["gets"] += 1
+            held = self.batch_hold is True or f"batches/{m.group(1)}" in (self.batch_hold or ())
+            if job["state"] == "BATCH_STATE_PENDING" and job["gets"] >= 2:  # the first GET still sees PENDING
+                job["state"] = "BATCH_STATE_RUNNING"
+            elif job["state"] == "BATCH_STATE_RUNNING" and not held and not job.get("finishing"):
+                job["finishing"] = finish = True
+        if finish:
+            self.finish(job)  # takes the lock itself (script / record)
+        return 200, self.operation(m.group(1))
 
 
 class FakeOpenAI(FakeLLM):

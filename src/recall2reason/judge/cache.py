@@ -4,6 +4,10 @@ One SQLite file in WAL mode (several Snakemake jobs may share it; SQLite locks a
 processes). Every answer is committed with ``synchronous=FULL`` as soon as it arrives, so a
 killed run loses at most the calls that were in flight. The key is the SHA-256 of
 (backend, judge model, prompt version, question, reference solution, completion).
+
+Batch API mode also keeps its submitted jobs here (table ``batch_jobs``): a job's name is
+committed the moment the API returns it, before any polling, so a killed run resumes polling
+the same job instead of paying for a second one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -33,6 +37,15 @@ class CachedAnswer:
     batch: bool  # billed at the Batch API price
 
 
+@dataclass
+class BatchJobRecord:
+    name: str  # "batches/..." as the API named it
+    model: str
+    keys: list[str]  # cache keys of its requests (each request's metadata carries its key too)
+    round: int = 1  # 2: the one re-ask of answers that were invalid (or failed) in round 1
+    prior: dict = field(default_factory=dict)  # round 2: key -> what round 1 got (calls, tokens, raw, error)
+
+
 class JudgeCache:
     def __init__(self, directory: str | Path):
         directory = Path(directory)
@@ -44,6 +57,10 @@ class JudgeCache:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, raw TEXT, verdict TEXT, error TEXT,"
             " calls INTEGER, tokens_in INTEGER, tokens_out INTEGER, batch INTEGER, created REAL)"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS batch_jobs (name TEXT PRIMARY KEY, model TEXT, keys TEXT, round INTEGER,"
+            " prior TEXT, state TEXT, created REAL, finished REAL)"
         )
 
     def get(self, key: str) -> Optional[CachedAnswer]:
@@ -73,6 +90,39 @@ class JudgeCache:
 
     def keys(self) -> set[str]:
         return {k for (k,) in self.db.execute("SELECT key FROM answers")}
+
+    def add_batch_job(self, job: BatchJobRecord, replaces: Optional[str] = None) -> None:
+        """Record a submitted job; ``replaces``: the round-1 job it follows, closed in the same commit."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO batch_jobs VALUES (?, ?, ?, ?, ?, NULL, ?, NULL)",
+                (job.name, job.model, json.dumps(job.keys), job.round, json.dumps(job.prior), time.time()),
+            )
+            if replaces is not None:
+                self.db.execute(
+                    "UPDATE batch_jobs SET state = ?, finished = ? WHERE name = ?",
+                    (f"SUCCEEDED (re-asks in {job.name})", time.time(), replaces),
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def open_batch_jobs(self, model: str) -> list[BatchJobRecord]:
+        """Jobs of this judge model submitted but not yet read to the end (oldest first)."""
+        rows = self.db.execute(
+            "SELECT name, model, keys, round, prior FROM batch_jobs WHERE model = ? AND state IS NULL ORDER BY created",
+            (model,),
+        ).fetchall()
+        return [BatchJobRecord(n, m, json.loads(k), r, json.loads(p or "{}")) for n, m, k, r, p in rows]
+
+    def close_batch_job(self, name: str, state: str) -> None:
+        self.db.execute("UPDATE batch_jobs SET state = ?, finished = ? WHERE name = ?", (state, time.time(), name))
+
+    def batch_job_state(self, name: str) -> Optional[str]:
+        row = self.db.execute("SELECT state FROM batch_jobs WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         self.db.close()

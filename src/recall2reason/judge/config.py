@@ -8,8 +8,7 @@ from typing import Literal, Optional
 
 @dataclass
 class Prices:
-    """Dollars per million tokens; the Batch API bills ``batch_discount`` x these (estimate only:
-    the Batch API mode itself is not implemented yet)."""
+    """Dollars per million tokens; the Batch API (``judge.batch``) bills ``batch_discount`` x these."""
 
     input_per_m: float = 0.10
     output_per_m: float = 0.40
@@ -39,6 +38,11 @@ class JudgeConfig:
     max_failed_frac: float = 0.0  # items whose API calls all failed: above this share the stage fails
     est_output_tokens: int = 120  # estimate mode: judge answer length assumed per call
     prices: Prices = field(default_factory=Prices)
+    # Batch API mode (gemini only, half price): uncached items go out as batch jobs, polled to the end
+    batch: bool = False
+    batch_poll_s: float = 30.0  # seconds between status checks of a submitted job
+    batch_max_requests: int = 1000  # requests per job (inlined requests; a job is also cut at ~15 MB of prompts)
+    batch_max_wait_s: float = 86400.0  # give up polling after this long (the job stays recorded: a rerun resumes it)
 
     def __post_init__(self) -> None:
         from recall2reason.common.cfg import ConfigError
@@ -51,6 +55,10 @@ class JudgeConfig:
             raise ConfigError("judge.requests_per_minute: must be > 0")
         if self.retry.attempts < 1:
             raise ConfigError("judge.retry.attempts: must be >= 1")
+        if self.batch and self.backend != "gemini":
+            raise ConfigError(f"judge.batch: the Batch API mode is for the gemini backend only, not {self.backend!r}")
+        if self.batch_poll_s <= 0 or self.batch_max_wait_s <= 0 or self.batch_max_requests < 1:
+            raise ConfigError("judge.batch_poll_s / batch_max_wait_s: must be > 0; judge.batch_max_requests: >= 1")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("judge.base_url: the openai backend needs the server URL, e.g. http://localhost:8000/v1")
 

@@ -7,7 +7,8 @@ is asked again once, then recorded with group "Error" and its raw text -> every 
 committed to the cache the moment it arrives -> rows + ledger are written atomically at the end.
 A request that fails for good (retries exhausted) is not cached and does not stop the others;
 if more than ``max_failed_frac`` of the items failed, the stage exits non-zero without writing
-its outputs, and a rerun asks only for those items.
+its outputs, and a rerun asks only for those items. With ``judge.batch`` (gemini) the uncached
+items go out as Batch API jobs instead, at the batch price: see :mod:`recall2reason.judge.batch`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Iterable, Optional
 from tqdm import tqdm
 
 from recall2reason.common import read_jsonl, write_json, write_jsonl
-from recall2reason.judge.backends import ApiFailure, Backend, Item, make_backend
+from recall2reason.judge.backends import ApiFailure, Backend, Item, Reply, make_backend
 from recall2reason.judge.cache import CachedAnswer, JudgeCache, cache_key
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.prompt import PROMPT_VERSION, InvalidVerdict, error_verdict, parse_verdict, render
@@ -127,6 +128,9 @@ class Tally:
     calls: int = 0  # requests answered this run (paid)
     tokens_in: int = 0
     tokens_out: int = 0
+    batch_tokens_in: int = 0  # the part of tokens_in / tokens_out billed at the Batch API price
+    batch_tokens_out: int = 0
+    batch_jobs: list = field(default_factory=list)  # names of the Batch API jobs read this run
     invalid_retries: int = 0
     api_failures: list = field(default_factory=list)
 
@@ -141,6 +145,17 @@ async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.
     return reply
 
 
+def check_reply(reply: Reply) -> tuple[Optional[dict], Optional[str]]:
+    """(validated verdict fields, None) or (None, why the answer is unusable); online and batch alike."""
+    try:
+        if reply.truncated:
+            raise InvalidVerdict("truncated answer (hit max_output_tokens)")
+        v = parse_verdict(reply.text)
+    except InvalidVerdict as e:
+        return None, str(e)
+    return {**v.fields(), "group_mismatch": v.group_mismatch}, None
+
+
 async def _judge_one(item, key, backend, cache, limiter, sem, tally, batch_price: bool) -> Outcome:
     if cache is not None and (hit := cache.get(key)) is not None:
         return Outcome(item, hit, cached=True)
@@ -153,18 +168,12 @@ async def _judge_one(item, key, backend, cache, limiter, sem, tally, batch_price
             tokens_in += reply.tokens_in
             tokens_out += reply.tokens_out
             raw = reply.text
-            try:
-                if reply.truncated:
-                    raise InvalidVerdict("truncated answer (hit max_output_tokens)")
-                v = parse_verdict(raw)
-                verdict = {**v.fields(), "group_mismatch": v.group_mismatch}
-                error = None
+            verdict, error = check_reply(reply)
+            if verdict is not None:
                 break
-            except InvalidVerdict as e:
-                error = str(e)
-                if attempt == 1:
-                    tally.invalid_retries += 1
-                    log.debug("invalid judge answer for %s/%d (%s); asking again", item.problem_id, item.sample_idx, e)
+            if attempt == 1:
+                tally.invalid_retries += 1
+                log.debug("invalid judge answer for %s/%d (%s); asking again", item.problem_id, item.sample_idx, error)
     except ApiFailure as e:
         tally.api_failures.append(f"{item.problem_id}/{item.sample_idx}: {e}")
         return Outcome(item, None, failure=str(e))
@@ -177,6 +186,15 @@ async def _judge_one(item, key, backend, cache, limiter, sem, tally, batch_price
 async def judge_items(
     cfg: JudgeConfig, items: list[Item], backend: Backend, cache: Optional[JudgeCache], tally: Tally
 ) -> list[Outcome]:
+    if cfg.batch:
+        from recall2reason.judge.batch import judge_items_batch
+
+        if cache is None or not backend.supports_batch:
+            raise ValueError(f"judge.batch: the {backend.name} backend has no Batch API mode")
+        try:
+            return await judge_items_batch(cfg, items, backend, cache, tally)
+        finally:
+            await backend.aclose()
     limiter = RateLimiter(cfg.requests_per_minute)
     sem = asyncio.Semaphore(cfg.concurrency)
     keys = [item_key(cfg, it) for it in items]
@@ -240,15 +258,19 @@ def run(
     backend: Optional[Backend] = None,
 ) -> dict:
     t0 = time.time()
-    for noisy in ("httpx", "httpx2", "google_genai.models"):  # one INFO line per request otherwise
+    for noisy in ("httpx", "httpx2", "google_genai.models", "google_genai.batches"):  # one INFO line per request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     items = load_items(cfg, eval_path, sample_paths, vote_path)
     backend = backend or make_backend(cfg)
     cache = JudgeCache(cache_dir) if backend.paid else None
     log.info("judging %d completions of %s/%s with %s (%s)", len(items), model_name, dataset, cfg.backend, cfg.model)
     tally = Tally()
+    from recall2reason.judge.batch import BatchJobError
+
     try:
         outcomes = asyncio.run(judge_items(cfg, items, backend, cache, tally))
+    except BatchJobError as e:
+        raise SystemExit(f"judge: {e}") from None
     finally:
         if cache is not None:
             cache.close()
@@ -301,10 +323,14 @@ def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: 
         "group_mismatch": sum(bool(a.verdict and a.verdict.get("group_mismatch")) for a in answered),
         "tokens_in_this_run": tally.tokens_in,
         "tokens_out_this_run": tally.tokens_out,
-        "dollars_this_run": round(dollars(cfg, tally.tokens_in, tally.tokens_out), 6),
+        "dollars_this_run": round(
+            dollars(cfg, tally.tokens_in - tally.batch_tokens_in, tally.tokens_out - tally.batch_tokens_out)
+            + dollars(cfg, tally.batch_tokens_in, tally.batch_tokens_out, batch=True), 6),
         "tokens_in_total": tin,
         "tokens_out_total": tout,
         "dollars_total": round(total_dollars, 6),
+        "batch_jobs_this_run": tally.batch_jobs,
+        "batch_billed_items": sum(a.batch for a in answered),
         "prices": {"input_per_m": cfg.prices.input_per_m, "output_per_m": cfg.prices.output_per_m,
                    "batch_discount": cfg.prices.batch_discount},
         "verify_disagreements": {"total": j_true_v_false + j_false_v_true, "judged": len(judged),

@@ -3,7 +3,7 @@ server), ``rules`` (offline heuristics). SDKs are imported only when a backend i
 
 from __future__ import annotations
 
-from recall2reason.judge.backends.base import ApiFailure, Backend, Item, Reply
+from recall2reason.judge.backends.base import ApiFailure, Backend, BatchStatus, Item, Reply
 
 
 def make_backend(cfg) -> Backend:
@@ -22,4 +22,4 @@ def make_backend(cfg) -> Backend:
     raise ValueError(f"judge.backend: unknown backend {cfg.backend!r}")
 
 
-__all__ = ["ApiFailure", "Backend", "Item", "Reply", "make_backend"]
+__all__ = ["ApiFailure", "Backend", "BatchStatus", "Item", "Reply", "make_backend"]

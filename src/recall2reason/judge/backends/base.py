@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 
@@ -34,6 +34,21 @@ class Reply:
 class ApiFailure(RuntimeError):
     """The request failed for good (retries exhausted, 4xx, timeout). Never contains an API key."""
 
+    def __init__(self, message: str, status: Optional[int] = None):
+        super().__init__(message)
+        self.status = status  # HTTP status when there was one
+
+
+@dataclass
+class BatchStatus:
+    """One look at a submitted Batch API job."""
+
+    state: str  # e.g. JOB_STATE_RUNNING
+    done: bool  # a terminal state
+    succeeded: bool
+    results: dict = field(default_factory=dict)  # cache key -> Reply, or the request's error message (str)
+    error: Optional[str] = None  # why the job failed, when the API says
+
 
 class Backend(abc.ABC):
     name: str
@@ -44,6 +59,17 @@ class Backend(abc.ABC):
 
     async def aclose(self) -> None:
         return None
+
+    # Batch API mode (judge.batch): only backends with supports_batch implement these.
+    supports_batch: bool = False
+
+    async def batch_submit(self, requests: list[tuple[str, str]], display_name: str) -> str:
+        """Submit (cache key, prompt) pairs as one job; return the job's name."""
+        raise NotImplementedError(f"the {self.name} backend has no Batch API mode")
+
+    async def batch_status(self, name: str, keys: list[str]) -> BatchStatus:
+        """The job's state, and when it succeeded every answer by cache key (``keys``: submit order)."""
+        raise NotImplementedError(f"the {self.name} backend has no Batch API mode")
 
 
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
