@@ -25,7 +25,7 @@ rule tokenize:
     params:
         cfg=cfg_json(config["data"]),
         state_dir=f"{R}/.state/data/train",
-    threads: workflow.cores
+    threads: 16  # scaled down to --cores; SLURM: set-threads in the profile
     log:
         f"{R}/logs/data/tokenize.log",
     benchmark:
@@ -59,7 +59,7 @@ rule contamination:  # eval problems with a 13-gram overlap in the training docu
         f"{R}/data/train/contamination.csv",
     params:
         cfg=cfg_json(config["data"]),
-    threads: workflow.cores
+    threads: 16  # scaled down to --cores; SLURM: set-threads in the profile
     log:
         f"{R}/logs/data/contamination.log",
     benchmark:

@@ -12,7 +12,7 @@ rule vote:
     params:
         cfg=cfg_json(config["vote"]),
         n=config["sample"]["n"],
-    threads: workflow.cores
+    threads: 16  # scaled down to --cores; SLURM: set-threads in the profile
     log:
         f"{R}/logs/vote/{{model}}/{{dataset}}.log",
     benchmark:
