@@ -63,3 +63,14 @@ def test_bad_config_stops_with_a_message_naming_the_key(tmp_path, yaml_text, mes
 def test_lint_is_clean():
     proc = snakemake("--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_missing_judge_api_key_stops_before_any_job(tmp_path, monkeypatch):
+    for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    over = tmp_path / "c.yaml"
+    over.write_text(f"results_dir: {tmp_path / 'results'}\njudge:\n  backend: gemini\n  model: gemini-2.5-flash-lite\n")
+    proc = snakemake("-c1", "all", "--configfile", "configs/demo.yaml", "configs/test.yaml", str(over), check=False)
+    assert proc.returncode != 0
+    assert "judge preflight failed" in proc.stdout + proc.stderr and "GEMINI_API_KEY" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists() or not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
