@@ -90,7 +90,7 @@ def scaling_figure(
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title if title == "Transformer" else f"{title} hybrids")
         ax.set_xlabel(xlabel)
-        ax.legend(loc="lower right", handlelength=1.8)
+        ax.legend(loc="best", handlelength=1.8)  # curves rise with N: let matplotlib find the empty corner
     axes[0][0].set_ylabel(ylabel)
     axes[0][0].set_ylim(0, min(100, top * 1.08 + 1))
     return fig
