@@ -65,11 +65,11 @@ class Backend(abc.ABC):
 
     async def batch_submit(self, requests: list[tuple[str, str]], display_name: str) -> str:
         """Submit (cache key, prompt) pairs as one job; return the job's name."""
-        raise NotImplementedError(f"the {self.name} backend has no Batch API mode")
+        raise RuntimeError(f"the {self.name} backend has no Batch API mode (judge.batch needs backend gemini)")
 
     async def batch_status(self, name: str, keys: list[str]) -> BatchStatus:
         """The job's state, and when it succeeded every answer by cache key (``keys``: submit order)."""
-        raise NotImplementedError(f"the {self.name} backend has no Batch API mode")
+        raise RuntimeError(f"the {self.name} backend has no Batch API mode (judge.batch needs backend gemini)")
 
 
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
