@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fakes.judge_inputs import write_inputs  # noqa: E402
+from fakes.judge_inputs import judge_cli, write_inputs  # noqa: E402
 from fakes.llm_server import FakeGemini  # noqa: E402
 from test_judge_llm import FAKE_KEY, judge, local_only_env, make_cfg  # noqa: E402, F401
 
@@ -175,11 +175,7 @@ def test_kill_after_submit_then_resume_polls_the_same_job(tmp_path):
     with FakeGemini() as fake:
         fake.batch_hold = True  # the job never ends while the first run lives
         cfg = batch_cfg(fake.url, 3, batch_poll_s=0.05)
-        cmd = [sys.executable, "-m", "recall2reason.judge", "run", "--cfg", json.dumps(cfg),
-               "--model-name", "m", "--dataset", "gsm8k", "--eval", str(inputs["eval_path"]),
-               "--samples", *map(str, inputs["sample_paths"]), "--vote", str(inputs["vote_path"]),
-               "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out.jsonl"),
-               "--ledger", str(tmp_path / "out.ledger.json")]  # fmt: skip
+        cmd = judge_cli(cfg, inputs, tmp_path)
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         deadline = time.monotonic() + 40
         while fake.batch_gets["batches/fake-1"] < 3:  # submitted, and polled a few times

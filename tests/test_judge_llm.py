@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fakes.judge_inputs import write_inputs  # noqa: E402
+from fakes.judge_inputs import judge_cli, write_inputs  # noqa: E402
 from fakes.llm_server import FakeGemini, FakeOpenAI  # noqa: E402
 
 from recall2reason.common import from_dict, read_json, read_jsonl  # noqa: E402
@@ -158,11 +158,7 @@ def test_kill_during_run_then_resume_repeats_no_answered_call(tmp_path, backend)
     inputs = write_inputs(tmp_path / "in", comps)
     with BACKENDS[backend](delay_s=0.15) as fake:
         cfg = make_cfg(backend, fake.url, 4, concurrency=2)
-        cmd = [sys.executable, "-m", "recall2reason.judge", "run", "--cfg", json.dumps(cfg),
-               "--model-name", "m", "--dataset", "gsm8k", "--eval", str(inputs["eval_path"]),
-               "--samples", *map(str, inputs["sample_paths"]), "--vote", str(inputs["vote_path"]),
-               "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out.jsonl"),
-               "--ledger", str(tmp_path / "out.ledger.json")]  # fmt: skip
+        cmd = judge_cli(cfg, inputs, tmp_path)
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         deadline = time.monotonic() + 40
         while sum(s == 200 for _, s in fake.log) < 6:

@@ -29,3 +29,14 @@ def write_inputs(root: Path, completions: dict[str, list[str]], correct: dict[st
             f.write(json.dumps({"id": pid, "gold": "18", "n": len(texts), "answers": ["18" if c else "7" for c in ok],
                                 "correct": ok, "groups": [], "subject": None, "level": None}) + "\n")  # fmt: skip
     return {"eval_path": eval_path, "sample_paths": [part], "vote_path": vote}
+
+
+def judge_cli(cfg: dict, inputs: dict, out_dir: Path) -> list[str]:
+    """The `python -m recall2reason.judge run` command line the Snakemake rule would run on ``inputs``."""
+    import sys
+
+    return [sys.executable, "-m", "recall2reason.judge", "run", "--cfg", json.dumps(cfg),
+            "--model-name", "m", "--dataset", "gsm8k", "--eval", str(inputs["eval_path"]),
+            "--samples", *map(str, inputs["sample_paths"]), "--vote", str(inputs["vote_path"]),
+            "--cache", str(out_dir / "cache"), "--out", str(out_dir / "out.jsonl"),
+            "--ledger", str(out_dir / "out.ledger.json")]  # fmt: skip

@@ -60,8 +60,7 @@ class FakeLLM:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def do_GET(self):
-                status, payload = fake.handle_get(self.path, dict(self.headers))
+            def reply(self, status: int, payload) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -69,15 +68,12 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self):
+                self.reply(*fake.handle_get(self.path, dict(self.headers)))
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                status, payload = fake.handle(self.path, dict(self.headers), body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(*fake.handle(self.path, dict(self.headers), body))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 QUESTION_PREFIX = "Question: "
 ANSWER_PREFIX = "Answer:"
-# A model that runs past its own solution starts a new document; the vote stage cuts
-# completions at this marker (EOS is the normal stop).
-NEW_PROBLEM_MARKER = "\nQuestion:"
+# A model that runs past its own solution starts a new document with this text; the vote stage
+# cuts completions there (recall2reason.vote.cut_completion; EOS is the normal stop).
+NEW_PROBLEM_MARKER = QUESTION_PREFIX.strip()
 
 
 def format_document(problem: str, solution: str) -> str:
@@ -21,8 +21,3 @@ def format_document(problem: str, solution: str) -> str:
 def format_prompt(problem: str) -> str:
     return f"{QUESTION_PREFIX}{problem.strip()}\n{ANSWER_PREFIX}"
 
-
-def cut_at_new_problem(completion: str) -> str:
-    """The part of a completion before the model starts inventing the next problem."""
-    i = completion.find(NEW_PROBLEM_MARKER)
-    return completion if i < 0 else completion[:i]

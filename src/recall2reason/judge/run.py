@@ -27,16 +27,10 @@ from recall2reason.judge.backends import ApiFailure, Backend, Item, Reply, make_
 from recall2reason.judge.cache import CachedAnswer, JudgeCache, cache_key
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.prompt import PROMPT_VERSION, InvalidVerdict, error_verdict, parse_verdict, render
+from recall2reason.vote.extract import cut_completion  # the vote's cut: judge and math-verify see the same text
 
 log = logging.getLogger("recall2reason.judge")
 
-try:  # the vote stage's cut, so judge and math-verify see the same text
-    from recall2reason.vote.extract import cut_completion
-except ImportError:  # pragma: no cover - the vote stage ships with the package
-
-    def cut_completion(text: str) -> str:
-        i = text.find("\nQuestion:")
-        return (text if i == -1 else text[:i]).rstrip()
 
 
 class InputError(ValueError):

@@ -62,10 +62,11 @@ def figure(args: argparse.Namespace) -> None:
 
 
 def prompt_tokens(eval_path: str, tokenizer_path: str) -> dict:
-    """Prompt length in tokens (BOS included) per problem id, with the study's tokenizer."""
-    import sentencepiece as spm
+    """Prompt length in tokens per problem id, with the study's tokenizer, plus the one token the
+    sampler feeds before every prompt (sample.prompt_prefix)."""
+    from recall2reason.data.tokenizer import load_tokenizer
 
-    sp = spm.SentencePieceProcessor(model_file=str(exists(tokenizer_path)))
+    sp = load_tokenizer(exists(tokenizer_path))
     out = {}
     for i, row in enumerate(read_rows(exists(eval_path), "eval set"), 1):
         if "id" not in row or "prompt" not in row:

@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from recall2reason.data.template import NEW_PROBLEM_MARKER
+
 # Literal end-of-sequence markers a decoder may leave in the text (SentencePiece / GPT-2 style).
 EOS_MARKERS: tuple[str, ...] = ("</s>", "<|endoftext|>")
 # The training template is "Question: {problem}\nAnswer: {solution}"; a model that does not
 # stop after its answer starts a new problem with "Question:".
-NEW_PROBLEM_MARKERS: tuple[str, ...] = ("Question:",)
+NEW_PROBLEM_MARKERS: tuple[str, ...] = (NEW_PROBLEM_MARKER,)
 
 
 def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str:

@@ -14,11 +14,20 @@ positions) and may not change tensor shapes or allocate state, so it can run ins
 from __future__ import annotations
 
 import abc
+import math
 
 import torch
 from torch import nn
 
 MIXERS: dict[str, type["Mixer"]] = {}
+
+
+def scaled_dim(mixer: str, base: int, expand: float, divisor: int = 1) -> int:
+    """``base * expand`` as an integer divisible by ``divisor`` (heads), or a config error naming it."""
+    dim = base * expand
+    if not math.isclose(dim, round(dim)) or round(dim) % divisor:
+        raise ValueError(f"{mixer}: {base} * {expand} = {dim:g} must be an integer divisible by {divisor}")
+    return round(dim)
 
 
 def register_mixer(name: str):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recall2reason.models import kernels
-from recall2reason.models.layers.base import Mixer, register_mixer
+from recall2reason.models.layers.base import Mixer, register_mixer, scaled_dim
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, recurrent_gated_delta_rule_step
 from recall2reason.models.ops.norm import HeadRMSNorm
@@ -36,13 +36,8 @@ class GatedDeltaNet(Mixer):
         c = cfg.gdn
         d, H = cfg.d_model, cfg.n_heads
         self.c, self.n_heads = c, H
-        key_dim = d * c.expand_k
-        if not math.isclose(key_dim, round(key_dim)) or round(key_dim) % H:
-            raise ValueError(f"gdn: d_model * expand_k = {key_dim} must be an integer divisible by {H} heads")
-        self.head_k_dim = round(key_dim) // H
-        self.head_v_dim = round(self.head_k_dim * c.expand_v)
-        if not math.isclose(self.head_k_dim * c.expand_v, self.head_v_dim):
-            raise ValueError("gdn: head_dim * expand_v must be an integer")
+        self.head_k_dim = scaled_dim("gdn", d, c.expand_k, H) // H
+        self.head_v_dim = scaled_dim("gdn", self.head_k_dim, c.expand_v)  # FLA scales v per head
         self.key_dim, self.value_dim = H * self.head_k_dim, H * self.head_v_dim
         self.q_proj = nn.Linear(d, self.key_dim, bias=False)
         self.k_proj = nn.Linear(d, self.key_dim, bias=False)

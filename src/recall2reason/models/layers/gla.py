@@ -13,14 +13,13 @@ Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its Triton
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recall2reason.models import kernels
-from recall2reason.models.layers.base import Mixer, register_mixer
+from recall2reason.models.layers.base import Mixer, register_mixer, scaled_dim
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
@@ -32,11 +31,7 @@ class GatedLinearAttention(Mixer):
         c = cfg.gla
         d, H = cfg.d_model, cfg.n_heads
         self.c, self.n_heads = c, H
-        self.key_dim, self.value_dim = round(d * c.expand_k), round(d * c.expand_v)
-        if not (math.isclose(d * c.expand_k, self.key_dim) and math.isclose(d * c.expand_v, self.value_dim)):
-            raise ValueError("gla: d_model * expand_k / expand_v must be integers")
-        if self.key_dim % H or self.value_dim % H:
-            raise ValueError(f"gla: key/value dims {self.key_dim}/{self.value_dim} not divisible by {H} heads")
+        self.key_dim, self.value_dim = scaled_dim("gla", d, c.expand_k, H), scaled_dim("gla", d, c.expand_v, H)
         if c.feature_map is not None and c.feature_map not in _ACT:
             raise ValueError(f"gla: unsupported feature_map {c.feature_map!r}")
         if c.gate_fn not in _ACT:
