@@ -1,0 +1,211 @@
+"""Where the GPU time goes: kernel tables of one decode step and one training micro-step, and the
+timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
+
+    source benchmarks/gpu_toolkit.sh && python benchmarks/profile_gpu.py --sample --train --out $OUT
+
+--sample   per model: ms per graphed decode step at batch 256 with rows spread over the context
+           (pos uniform in [128, 1152)), split into model.step / sampling / argmax, the same step
+           under torch.compile, and the CUDA kernels of three eager steps (torch.profiler)
+--train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of variants of
+           the stage's step (SDPA backend, micro-batch) through benchmarks/train_throughput.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from recall2reason.models import build_model  # noqa: E402
+from recall2reason.sample.engine import Engine  # noqa: E402
+from recall2reason.sample.sampling import sample_next  # noqa: E402
+from recall2reason.study import expand_models  # noqa: E402
+
+
+def specs() -> dict:
+    return {s.name: s for s in expand_models(yaml.safe_load((REPO / "config.yaml").read_text())["models"])}
+
+
+def graphed_ms(fn, reps: int = 30) -> float:
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    g.replay()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        g.replay()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def kernel_table(fn, path: Path, steps: int = 3, rows: int = 40) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70)
+    path.write_text(table)
+    return table
+
+
+def spread_rows(eng: Engine, prompt_len: int, gen: torch.Generator) -> None:
+    """Every row alive at its own position in [prompt_len, max_len - 64): the decode state of a
+    batch in mid-generation (cache contents are random; timing does not depend on them)."""
+    B, dev = eng.B, eng.device
+    pos = torch.randint(prompt_len, eng.max_len - 64, (B,), generator=gen).to(dev)
+    eng.pos.copy_(pos)
+    eng.ngen.copy_(pos - prompt_len + 1)
+    eng.alive.fill_(True)
+    eng.tok.copy_(torch.randint(3, 32000, (B,), generator=gen).to(dev))
+    for st in eng.states:
+        for t in st.values():
+            t.normal_()
+
+
+@torch.inference_mode()
+def profile_sample(name: str, spec, args, out: Path) -> dict:
+    model = build_model(spec.model_config()).to("cuda", torch.bfloat16).eval()
+    B, P, N = args.batch, 128, 1024
+    res = {"model": name, "backend": model.backend, "batch": B}
+    gen = torch.Generator().manual_seed(0)
+    eng = Engine(model, batch_size=B, max_len=P + N, max_new_tokens=N, eos_id=2, temperature=0.8, top_p=0.9,
+                 ignore_eos=True, cuda_graph=True)
+    eng.warmup(prompt_len=P)
+    spread_rows(eng, P, gen)
+    snap = [t.clone() for t in (eng.pos, eng.ngen, eng.tok)]
+
+    def reset():
+        for t, v in zip((eng.pos, eng.ngen, eng.tok), snap):
+            t.copy_(v)
+
+    res["step_ms"] = graphed_ms(eng._step)
+    reset()
+    res["model_step_ms"] = graphed_ms(lambda: model.step(eng.tok, eng.states, eng.pos))
+    logits = torch.randn(B, model.cfg.vocab_size, device="cuda", dtype=torch.bfloat16, generator=None)
+    res["sampling_ms"] = graphed_ms(lambda: sample_next(logits, eng.keys, eng.ngen, 0.8, 0.9))
+    res["argmax_ms"] = graphed_ms(lambda: logits.argmax(-1))
+    res["softmax_only_ms"] = graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1))
+    res["sort_only_ms"] = graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1).sort(-1, descending=True, stable=True))
+    reset()
+    print(f"[sample {name}] " + json.dumps(res), flush=True)
+    table = kernel_table(eng._step, out / f"kernels_sample_{name}.txt")
+    print("\n".join(table.splitlines()[:18]), flush=True)
+    reset()
+    if args.compile_step:
+        try:
+            t0 = time.perf_counter()
+            compiled = torch.compile(eng._step, dynamic=False)
+            res["compiled_step_ms"] = graphed_ms(compiled)
+            res["compile_s"] = time.perf_counter() - t0
+        except Exception as e:  # report, do not stop the other measurements
+            res["compiled_step_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        torch._dynamo.reset()
+    res["tok_s_at_step_ms"] = B / res["step_ms"] * 1e3
+    print(f"[sample {name}] " + json.dumps(res), flush=True)
+    del eng, model
+    torch.cuda.empty_cache()
+    return res
+
+
+def profile_train(args, out: Path) -> list[dict]:
+    import train_throughput as tt
+    from recall2reason.pretrain.config import TrainConfig
+    from recall2reason.pretrain.schedule import build_optimizer
+    from recall2reason.pretrain.train import LossModule, compile_blocks
+
+    spec = specs()["transformer"]
+    torch.backends.cuda.matmul.allow_tf32 = True
+    # kernel table of one micro-step (compiled blocks, bf16 autocast)
+    cfg = TrainConfig(micro_batch_size=16)
+    model = build_model(spec.model_config()).cuda()
+    build_optimizer(model, cfg, torch.device("cuda"))
+    compile_blocks(model)
+    lm = LossModule(model, cfg)
+    x = torch.randint(0, 32000, (16, 2049), device="cuda")
+
+    def micro():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = lm(x[:, :-1], x[:, 1:])
+        loss.backward()
+
+    for _ in range(2):
+        micro()
+    table = kernel_table(micro, out / "kernels_train_transformer.txt", steps=2)
+    print("\n".join(table.splitlines()[:30]), flush=True)
+    del model, lm
+    torch.cuda.empty_cache()
+    torch._dynamo.reset()
+
+    results = []
+    variants = [("base mb16", {}, 16, 4), ("cudnn sdpa mb16", {"cudnn": True}, 16, 4), ("base mb32", {}, 32, 2)]
+    for label, opts, mb, accum in variants:
+        a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto")
+        flags = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled())
+        if opts.get("cudnn"):
+            torch.backends.cuda.enable_flash_sdp(False)
+            torch.backends.cuda.enable_mem_efficient_sdp(False)
+            torch.backends.cuda.enable_cudnn_sdp(True)
+        try:
+            r = tt.bench_one(spec, a, torch.device("cuda"), compile=True)
+            r["variant"] = label
+        except Exception as e:
+            r = {"variant": label, "error": f"{type(e).__name__}: {str(e)[:300]}"}
+        finally:
+            torch.backends.cuda.enable_flash_sdp(flags[0])
+            torch.backends.cuda.enable_mem_efficient_sdp(flags[1])
+            torch._dynamo.reset()
+            torch.cuda.empty_cache()
+        print(f"[train] {label}: " + json.dumps({k: r.get(k) for k in ('tokens_per_s', 'mfu', 'peak_mem_gib', 'warmup_s', 'error')}), flush=True)
+        results.append(r)
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sample", action="store_true")
+    p.add_argument("--train", action="store_true")
+    p.add_argument("--sample-models", default="transformer")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--compile-step", action="store_true", help="also time the decode step under torch.compile")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": []}
+    if args.sample:
+        sp = specs()
+        for name in args.sample_models.split(","):
+            try:
+                result["sample"].append(profile_sample(name, sp[name], args, args.out))
+            except Exception as e:
+                print(f"[sample {name}] FAILED {type(e).__name__}: {e}", flush=True)
+    if args.train:
+        result["train"] = profile_train(args, args.out)
+    (args.out / "profile.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
