@@ -376,3 +376,20 @@ def test_gpu_agreement_helper_plumbing_on_cpu(name):
     ref, other = layer_pair(name, cfg, device="cpu", other="reference")
     assert other.backend == "reference" and all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(),
                                                                                  other.state_dict().values()))
+
+
+def test_rope_tables_stay_fp32_outside_the_state_dict():
+    """RoPE's cos/sin tables survive a bf16 cast in fp32, match the inline formula, never enter a
+    checkpoint, and grow when decoding needs positions past max_seq_len."""
+    from recall2reason.models.ops.rope import rope_cos_sin
+
+    model = build_model(tiny_cfg(["attention", "mamba"]))
+    att = model.blocks[0].mixer
+    model.to(torch.bfloat16)
+    assert att.rope_cos.dtype == att.rope_sin.dtype == torch.float32
+    cos, sin = rope_cos_sin(torch.arange(model.cfg.max_seq_len), att.head_dim, att.rope_theta)
+    torch.testing.assert_close(att.rope_cos, cos, rtol=0, atol=0)
+    torch.testing.assert_close(att.rope_sin, sin, rtol=0, atol=0)
+    assert not [k for k in model.state_dict() if "rope" in k]
+    model.init_state(1, model.cfg.max_seq_len + 7)
+    assert att.rope_cos.shape[0] == model.cfg.max_seq_len + 7

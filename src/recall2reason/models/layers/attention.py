@@ -3,6 +3,10 @@
 Training uses ``F.scaled_dot_product_attention`` (flash / cuDNN kernels on GPU). Decoding keeps a
 preallocated KV cache of shape (B, n_kv_heads, max_len, head_dim); each batch row may sit at a
 different position, so ``step`` masks keys beyond each row's own position.
+
+RoPE's cos/sin come from fp32 tables built once per device (non-persistent buffers, so the state
+dict is unchanged, and kept fp32 when the weights are cast to bf16): computed inline, the compiler
+fused cos/sin/pow into every q/k element and spent 13 % of a training step on it (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -30,19 +34,35 @@ class Attention(Mixer):
         self.k_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
+        self.register_buffer("rope_cos", torch.empty(0), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(0), persistent=False)
+        self._build_rope(cfg.max_seq_len, self.q_proj.weight.device)
+
+    def _build_rope(self, n: int, device) -> None:
+        self.rope_cos, self.rope_sin = rope_cos_sin(torch.arange(n, device=device), self.head_dim, self.rope_theta)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        if self.rope_cos.dtype != torch.float32:  # a dtype cast: rebuild the tables in fp32 where they now live
+            self._build_rope(self.rope_cos.shape[0], self.rope_cos.device)
+        return self
 
     @classmethod
     def kernels_available(cls) -> bool:
         return True  # SDPA picks flash / cuDNN / efficient kernels itself
 
-    def _qkv(self, x: torch.Tensor, positions: torch.Tensor):
+    def _qkv(self, x: torch.Tensor, pos: torch.Tensor | None = None):
+        """q, k, v of shape (B, heads, T, hd) with RoPE; positions 0..T-1, or ``pos`` (B,) for one token per row."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_theta)  # (T, hd) or (B, 1, hd)
-        if cos.dim() == 3:  # per-row positions (decode): (B, T, hd) -> (B, 1, T, hd)
-            cos, sin = cos[:, None], sin[:, None]
+        if pos is not None:  # decode: each row at its own position -> (B, 1, 1, hd)
+            cos, sin = self.rope_cos[pos][:, None, None], self.rope_sin[pos][:, None, None]
+        elif T <= self.rope_cos.shape[0]:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:  # longer than the tables (beyond max_seq_len): compute inline
+            cos, sin = rope_cos_sin(torch.arange(T, device=x.device), self.head_dim, self.rope_theta)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def _out(self, y: torch.Tensor) -> torch.Tensor:
@@ -50,18 +70,19 @@ class Attention(Mixer):
         return self.o_proj(y.transpose(1, 2).reshape(B, T, H * hd))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(x.shape[1], device=x.device)
-        q, k, v = self._qkv(x, positions)
+        q, k, v = self._qkv(x)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
         return self._out(y)
 
     def init_state(self, batch_size, max_len, device, dtype):
+        if max_len > self.rope_cos.shape[0]:  # decoding past max_seq_len: grow the tables (before any graph capture)
+            self._build_rope(max_len, self.rope_cos.device)
         shape = (batch_size, self.n_kv_heads, max_len, self.head_dim)
         return {"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
 
     def prefill(self, x, state, slot):
         T = x.shape[1]
-        q, k, v = self._qkv(x, torch.arange(T, device=x.device))
+        q, k, v = self._qkv(x)
         state["k"][slot, :, :T] = k[0].to(state["k"].dtype)
         state["v"][slot, :, :T] = v[0].to(state["v"].dtype)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
@@ -69,7 +90,7 @@ class Attention(Mixer):
 
     def step(self, x, state, pos):
         B = x.shape[0]
-        q, k, v = self._qkv(x, pos[:, None])  # (B, H, 1, hd)
+        q, k, v = self._qkv(x, pos)  # (B, H, 1, hd)
         rows = torch.arange(B, device=x.device)
         # scatter this token's k/v into each row's own position (graph-safe: no shape change)
         state["k"][rows, :, pos] = k[:, :, 0].to(state["k"].dtype)
