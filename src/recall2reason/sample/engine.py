@@ -57,6 +57,7 @@ class Engine:
         cuda_graph: bool = True,
         sync_every: int = 1,
         attention_kernel: bool = True,  # length-aware Triton decode attention on CUDA
+        compile_step: bool = False,  # CUDA: torch.compile the step (fuses its many small kernels) before capture
     ):
         self.model = model
         self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens
@@ -84,6 +85,9 @@ class Engine:
         self.out = torch.zeros(B, max_new_tokens + 1, dtype=torch.long, device=dev)  # last column: scratch
         self._graph = None
         self._use_graph = cuda_graph and self.device.type == "cuda"
+        self._step_fn = self._step
+        if compile_step and self.device.type == "cuda":
+            self._step_fn = torch.compile(self._step, dynamic=False)
         self._cached_prompt: tuple[int, ...] | None = None
         self._prompt_logits: torch.Tensor | None = None
         self.steps_run = 0  # decode steps replayed (each computes all B rows)
@@ -106,7 +110,7 @@ class Engine:
 
     def _run_step(self) -> None:
         if not self._use_graph:
-            self._step()
+            self._step_fn()
         else:
             if self._graph is None:
                 self._capture()
@@ -121,13 +125,13 @@ class Engine:
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
             for _ in range(3):
-                self._step()
+                self._step_fn()
         torch.cuda.current_stream().wait_stream(s)
         for t, v in zip((self.tok, self.pos, self.ngen, self.alive, self.out), saved):
             t.copy_(v)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
-            self._step()
+            self._step_fn()
         for t, v in zip((self.tok, self.pos, self.ngen, self.alive, self.out), saved):
             t.copy_(v)  # capture does not run the step, but restore anyway: nothing may drift
         self._graph = g
