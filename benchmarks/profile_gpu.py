@@ -3,11 +3,11 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 
     source benchmarks/gpu_toolkit.sh && python benchmarks/profile_gpu.py --sample --train --out $OUT
 
---sample   per model: ms per graphed decode step at batch 256 with rows spread over the context
-           (pos uniform in [128, 1152)), split into model.step / sampling / argmax, the same step
-           under torch.compile, and the CUDA kernels of three eager steps (torch.profiler)
---train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of variants of
-           the stage's step (SDPA backend, micro-batch) through benchmarks/train_throughput.py
+--sample   per model and batch: ms per graphed decode step with rows spread over the context
+           (pos uniform in [128, 1088)), split into model.step / sampling (sort-based and Triton)
+           / argmax, the same step under torch.compile, and the CUDA kernels of three eager steps
+--train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of the stage's
+           step at micro-batch 16 and 32 through benchmarks/train_throughput.py
 """
 
 from __future__ import annotations
@@ -84,49 +84,64 @@ def spread_rows(eng: Engine, prompt_len: int, gen: torch.Generator) -> None:
             t.normal_()
 
 
+def nucleus_variants() -> dict:
+    """The sampling functions to time: the sort-based reference and, if present, the Triton kernel."""
+    out = {"sort": sample_next}
+    try:
+        from recall2reason.sample.nucleus_triton import sample_next_triton
+
+        out["triton"] = sample_next_triton
+    except ImportError:
+        pass
+    return out
+
+
 @torch.inference_mode()
-def profile_sample(name: str, spec, args, out: Path) -> dict:
+def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
     model = build_model(spec.model_config()).to("cuda", torch.bfloat16).eval()
-    B, P, N = args.batch, 128, 1024
-    res = {"model": name, "backend": model.backend, "batch": B}
-    gen = torch.Generator().manual_seed(0)
-    eng = Engine(model, batch_size=B, max_len=P + N, max_new_tokens=N, eos_id=2, temperature=0.8, top_p=0.9,
-                 ignore_eos=True, cuda_graph=True)
-    eng.warmup(prompt_len=P)
-    spread_rows(eng, P, gen)
-    snap = [t.clone() for t in (eng.pos, eng.ngen, eng.tok)]
-
-    def reset():
-        for t, v in zip((eng.pos, eng.ngen, eng.tok), snap):
-            t.copy_(v)
-
-    res["step_ms"] = graphed_ms(eng._step)
-    reset()
-    res["model_step_ms"] = graphed_ms(lambda: model.step(eng.tok, eng.states, eng.pos))
-    logits = torch.randn(B, model.cfg.vocab_size, device="cuda", dtype=torch.bfloat16, generator=None)
-    res["sampling_ms"] = graphed_ms(lambda: sample_next(logits, eng.keys, eng.ngen, 0.8, 0.9))
-    res["argmax_ms"] = graphed_ms(lambda: logits.argmax(-1))
-    res["softmax_only_ms"] = graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1))
-    res["sort_only_ms"] = graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1).sort(-1, descending=True, stable=True))
-    reset()
-    print(f"[sample {name}] " + json.dumps(res), flush=True)
-    table = kernel_table(eng._step, out / f"kernels_sample_{name}.txt")
-    print("\n".join(table.splitlines()[:18]), flush=True)
-    reset()
-    if args.compile_step:
-        try:
+    P, N = 128, 1024
+    rows = []
+    for B in args.batches:
+        for compile_step in ([False, True] if args.compile_step else [False]):
+            res = {"model": name, "backend": model.backend, "batch": B, "compiled": compile_step}
+            gen = torch.Generator().manual_seed(0)
             t0 = time.perf_counter()
-            compiled = torch.compile(eng._step, dynamic=False)
-            res["compiled_step_ms"] = graphed_ms(compiled)
-            res["compile_s"] = time.perf_counter() - t0
-        except Exception as e:  # report, do not stop the other measurements
-            res["compiled_step_error"] = f"{type(e).__name__}: {str(e)[:300]}"
-        torch._dynamo.reset()
-    res["tok_s_at_step_ms"] = B / res["step_ms"] * 1e3
-    print(f"[sample {name}] " + json.dumps(res), flush=True)
-    del eng, model
-    torch.cuda.empty_cache()
-    return res
+            eng = Engine(model, batch_size=B, max_len=P + N, max_new_tokens=N, eos_id=2, temperature=0.8, top_p=0.9,
+                         ignore_eos=True, cuda_graph=True, compile_step=compile_step)
+            eng.warmup(prompt_len=P)
+            res["warmup_s"] = time.perf_counter() - t0
+            spread_rows(eng, P, gen)
+            snap = [t.clone() for t in (eng.pos, eng.ngen, eng.tok)]
+
+            def reset():
+                for t, v in zip((eng.pos, eng.ngen, eng.tok), snap):
+                    t.copy_(v)
+
+            try:
+                res["step_ms"] = graphed_ms(eng._step_fn)
+                reset()
+                if not compile_step:
+                    res["model_step_ms"] = graphed_ms(lambda: model.step(eng.tok, eng.states, eng.pos))
+                    reset()
+                    logits = torch.randn(B, model.cfg.vocab_size, device="cuda", dtype=torch.bfloat16)
+                    for label, fn in nucleus_variants().items():
+                        res[f"sampling_{label}_ms"] = graphed_ms(lambda: fn(logits, eng.keys, eng.ngen, 0.8, 0.9))
+                    res["argmax_ms"] = graphed_ms(lambda: logits.argmax(-1))
+                    res["softmax_ms"] = graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1))
+                    if B == args.batches[0]:
+                        table = kernel_table(eng._step, out / f"kernels_sample_{name}.txt")
+                        print("\n".join(table.splitlines()[:24]), flush=True)
+                        reset()
+                res["tok_s_at_step_ms"] = B / res["step_ms"] * 1e3
+            except Exception as e:  # report, do not stop the other measurements
+                res["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+            print(f"[sample {name}] " + json.dumps(res), flush=True)
+            rows.append(res)
+            del eng
+            torch._dynamo.reset()
+            torch.cuda.empty_cache()
+    del model
+    return rows
 
 
 def profile_train(args, out: Path) -> list[dict]:
@@ -159,25 +174,17 @@ def profile_train(args, out: Path) -> list[dict]:
     torch._dynamo.reset()
 
     results = []
-    variants = [("base mb16", {}, 16, 4), ("cudnn sdpa mb16", {"cudnn": True}, 16, 4), ("base mb32", {}, 32, 2)]
-    for label, opts, mb, accum in variants:
+    for mb, accum in ((16, 4), (32, 2)):
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto")
-        flags = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled())
-        if opts.get("cudnn"):
-            torch.backends.cuda.enable_flash_sdp(False)
-            torch.backends.cuda.enable_mem_efficient_sdp(False)
-            torch.backends.cuda.enable_cudnn_sdp(True)
         try:
             r = tt.bench_one(spec, a, torch.device("cuda"), compile=True)
-            r["variant"] = label
         except Exception as e:
-            r = {"variant": label, "error": f"{type(e).__name__}: {str(e)[:300]}"}
+            r = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
         finally:
-            torch.backends.cuda.enable_flash_sdp(flags[0])
-            torch.backends.cuda.enable_mem_efficient_sdp(flags[1])
             torch._dynamo.reset()
             torch.cuda.empty_cache()
-        print(f"[train] {label}: " + json.dumps({k: r.get(k) for k in ('tokens_per_s', 'mfu', 'peak_mem_gib', 'warmup_s', 'error')}), flush=True)
+        r["variant"] = f"micro-batch {mb} x accum {accum}"
+        print(f"[train] {r['variant']}: " + json.dumps({k: r.get(k) for k in ('tokens_per_s', 'mfu', 'peak_mem_gib', 'warmup_s', 'error')}), flush=True)
         results.append(r)
     return results
 
@@ -187,7 +194,7 @@ def main() -> int:
     p.add_argument("--sample", action="store_true")
     p.add_argument("--train", action="store_true")
     p.add_argument("--sample-models", default="transformer")
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--compile-step", action="store_true", help="also time the decode step under torch.compile")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
@@ -198,7 +205,7 @@ def main() -> int:
         sp = specs()
         for name in args.sample_models.split(","):
             try:
-                result["sample"].append(profile_sample(name, sp[name], args, args.out))
+                result["sample"] += profile_sample(name, sp[name], args, args.out)
             except Exception as e:
                 print(f"[sample {name}] FAILED {type(e).__name__}: {e}", flush=True)
     if args.train:

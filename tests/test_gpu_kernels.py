@@ -38,6 +38,7 @@ def need(name: str) -> None:
 def test_kernels_match_reference_at_paper_shapes(name, dtype):
     need(name)
     r = compare(name, dtype, batch=4, seqlen=2048)
+    print(f"\nagreement {name} {str(dtype)[6:]}: {r}")  # the figures for BENCHMARKS.md (pytest -s)
     tol_out, tol_param = TOL[dtype]
     assert r["finite"], r
     assert r["out"] < tol_out and r["dx"] < tol_out, r
