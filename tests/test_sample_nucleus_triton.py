@@ -1,0 +1,110 @@
+"""The sort-free Triton nucleus sampler against the sort-based reference (Triton's CPU interpreter)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+if "triton" not in sys.modules and not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # CPU: Triton's interpreter (read at import)
+
+import pytest  # noqa: E402
+
+from recall2reason.sample.sampling import nucleus_mask, sample_next  # noqa: E402
+from recall2reason.sample.nucleus_triton import nucleus_mask_triton, sample_next_triton  # noqa: E402
+
+pytest.importorskip("triton")
+if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set; run this file alone",
+                allow_module_level=True)
+
+DEV = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
+TOP_PS = [0.1, 0.5, 0.9, 0.99, 1.0]
+TEMPS = [0.5, 0.8, 1.0]
+
+
+def reference_mask(logits, temperature, top_p):
+    """The reference's kept set, scattered back to token-id order."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p >= 1.0:
+        return torch.ones_like(probs, dtype=torch.bool)
+    sp, order = probs.sort(dim=-1, descending=True, stable=True)
+    return torch.zeros_like(probs, dtype=torch.bool).scatter(1, order, nucleus_mask(sp, top_p))
+
+
+def make_logits(kind, B, V, gen):
+    if kind == "random":
+        return torch.randn(B, V, generator=gen) * 2
+    if kind == "peaked":  # a handful of dominant tokens at random places over a noisy floor
+        x = torch.randn(B, V, generator=gen)
+        top = torch.randint(0, V, (B, 6), generator=gen)
+        return x.scatter_add(1, top, torch.randn(B, 6, generator=gen) * 2 + 9)
+    if kind == "flat":  # every probability tied
+        return torch.zeros(B, V)
+    if kind == "ties":  # few distinct values: large tie groups straddle the nucleus edge
+        return torch.randint(0, 5, (B, V), generator=gen).float() * 0.7
+    raise ValueError(kind)
+
+
+# V not a multiple of the kernel's block (masked tails) and even/odd sizes (exact tie boundaries)
+CASES = [("random", 1500), ("peaked", 2045), ("flat", 2048), ("ties", 1000)]
+
+
+@pytest.mark.parametrize("kind,V", CASES)
+def test_matches_sort_reference(kind, V):
+    gen = torch.Generator().manual_seed(V)
+    B = 16
+    rows = mismatched = 0
+    for dtype in (torch.float32, torch.bfloat16):
+        for i, top_p in enumerate(TOP_PS):
+            temperature = TEMPS[(i + (dtype == torch.bfloat16)) % len(TEMPS)]
+            logits = make_logits(kind, B, V, gen).to(dtype)
+            keys = torch.randint(0, 2**32, (B,), generator=gen)
+            steps = torch.randint(0, 10_000, (B,), generator=gen)
+            want = sample_next(logits, keys, steps, temperature, top_p)
+            want_mask = reference_mask(logits, temperature, top_p)
+            got, got_mask = sample_next_triton(
+                logits.to(DEV), keys.to(DEV), steps.to(DEV), temperature, top_p, return_mask=True)
+            # the kept set is exact on every row
+            assert torch.equal(got_mask.cpu(), want_mask), (kind, dtype, top_p, temperature)
+            got = got.cpu()
+            assert bool(want_mask.gather(1, got[:, None]).all()), "sampled a token outside the nucleus"
+            rows += B
+            mismatched += int((got != want).sum())
+            if kind != "flat" or top_p < 1.0:  # the draws vary, so agreement is not a constant
+                assert want.unique().numel() > 1
+    # draws: exact up to a documented fp32 rounding of a prefix sum at a boundary (never seen on CPU)
+    assert mismatched <= 0.005 * rows, (kind, mismatched, rows)
+
+
+def test_nucleus_mask_api_and_edge_cases():
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(8, 1000, generator=gen) * 3
+    for top_p in (0.3, 0.95):
+        mask = nucleus_mask_triton(logits.to(DEV), 0.8, top_p).cpu()
+        assert torch.equal(mask, reference_mask(logits, 0.8, top_p))
+        assert 0 < int(mask.sum()) < mask.numel()
+    # tiny top_p keeps exactly the top token (the top token is always kept)
+    mask = nucleus_mask_triton(logits.to(DEV), 1.0, 1e-6).cpu()
+    assert torch.equal(mask.sum(-1), torch.ones(8, dtype=torch.int64))
+    assert torch.equal(mask.float().argmax(-1), logits.argmax(-1))
+    # flat row, top_p exactly at a tie boundary: the lower token ids are kept
+    mask = nucleus_mask_triton(torch.zeros(2, 1000, device=DEV), 1.0, 0.25).cpu()
+    assert torch.equal(mask, reference_mask(torch.zeros(2, 1000), 1.0, 0.25))
+    # greedy
+    keys = torch.arange(8)
+    assert torch.equal(sample_next_triton(logits.to(DEV), keys.to(DEV), keys.to(DEV), 0.0, 0.9).cpu(),
+                       logits.argmax(-1))
+
+
+def test_samples_follow_the_renormalised_nucleus():
+    probs = torch.tensor([0.4, 0.25, 0.15, 0.1, 0.06, 0.04])
+    logits = probs.log()[None].expand(400, -1).contiguous()
+    keys = torch.arange(400)  # few rows: the interpreter runs one program per row
+    toks = sample_next_triton(logits.to(DEV), keys.to(DEV), torch.zeros_like(keys).to(DEV), 1.0, 0.7).cpu()
+    assert set(toks.tolist()) == {0, 1, 2}
+    for t in range(3):
+        assert abs((toks == t).float().mean().item() - probs[t].item() / 0.8) < 0.08
+    assert torch.equal(toks, sample_next(logits, keys, torch.zeros_like(keys), 1.0, 0.7))
