@@ -48,6 +48,10 @@ def model_configs(tiny: bool) -> dict[str, dict]:
     return {s.name: s.model_config() for s in expand_models(models_cfg)}
 
 
+def engine_opts(args) -> dict:
+    return {"compile_step": args.compile_step, "sampling_kernel": not args.no_sampling_kernel}
+
+
 def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
     V = model.cfg.vocab_size
     g = torch.Generator().manual_seed(0)
@@ -56,7 +60,8 @@ def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
     reqs = [Request((p, i), prompts[p], seed=p * 1000 + i) for p in range(n_prompts) for i in range(args.n)]
     eng = Engine(model, batch_size=args.batch, max_len=args.prompt_len + args.new_tokens, max_new_tokens=args.new_tokens,
                  eos_id=2, temperature=args.temperature, top_p=args.top_p, ignore_eos=True,
-                 cuda_graph=not args.no_graph, sync_every=args.sync_every, attention_kernel=attention_kernel)
+                 cuda_graph=not args.no_graph, sync_every=args.sync_every, attention_kernel=attention_kernel,
+                 **engine_opts(args))
     t0 = time.perf_counter()
     eng.warmup(prompt_len=args.prompt_len)
     t_warm = time.perf_counter() - t0
@@ -101,7 +106,8 @@ def check_repro(model, args) -> bool:
     outs = []
     for order in (reqs, reqs[::-1]):
         eng = Engine(model, batch_size=16, max_len=64 + 96, max_new_tokens=96, eos_id=2, temperature=args.temperature,
-                     top_p=args.top_p, cuda_graph=not args.no_graph, sync_every=args.sync_every)
+                     top_p=args.top_p, cuda_graph=not args.no_graph, sync_every=args.sync_every,
+                     **{**engine_opts(args), "compile_step": False})  # compiling twice more would double the run
         outs.append({c.key: c.tokens for c in eng.generate(order)})
         del eng
     return outs[0] == outs[1]
@@ -111,11 +117,9 @@ def check_repro(model, args) -> bool:
 def breakdown(model, args, dev, reps: int = 50) -> dict:
     """ms per decode step at the benchmark batch with every row at mid-generation: the whole
     graphed step, and separately graphed model.step and sampling, to see where the time goes."""
-    from recall2reason.sample.sampling import sample_next
-
     B, L = args.batch, args.prompt_len + args.new_tokens
     eng = Engine(model, batch_size=B, max_len=L, max_new_tokens=args.new_tokens, eos_id=2, temperature=args.temperature,
-                 top_p=args.top_p, ignore_eos=True, cuda_graph=True)
+                 top_p=args.top_p, ignore_eos=True, cuda_graph=True, **engine_opts(args))
     eng.warmup()
     eng.pos.fill_(args.prompt_len + args.new_tokens // 2)
     eng.ngen.fill_(1)
@@ -139,9 +143,9 @@ def breakdown(model, args, dev, reps: int = 50) -> dict:
         torch.cuda.synchronize()
         return 1e3 * (time.perf_counter() - t0) / reps
 
-    out = {"full_step_ms": timed(eng._step), "model_step_ms": timed(lambda: model.step(eng.tok, eng.states, eng.pos))}
+    out = {"full_step_ms": timed(eng._step_fn), "model_step_ms": timed(lambda: model.step(eng.tok, eng.states, eng.pos))}
     logits = torch.randn(B, model.cfg.vocab_size, device=dev, dtype=model.lm_head.weight.dtype)
-    out["sampling_ms"] = timed(lambda: sample_next(logits, eng.keys, eng.ngen, args.temperature, args.top_p))
+    out["sampling_ms"] = timed(lambda: eng._sample(logits, eng.keys, eng.ngen, args.temperature, args.top_p))
     del eng
     return out
 
@@ -232,6 +236,8 @@ def main() -> int:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--sync-every", type=int, default=4)
     p.add_argument("--no-graph", action="store_true")
+    p.add_argument("--compile-step", action="store_true", help="torch.compile the decode step (the stage's default on CUDA)")
+    p.add_argument("--no-sampling-kernel", action="store_true", help="sort-based top-p instead of the Triton kernel")
     p.add_argument("--attn-compare", action="store_true", help="also run the Transformer with masked SDPA decode attention")
     p.add_argument("--hf", action="store_true", help="HF generate on the Transformer's weights")
     p.add_argument("--hf-batch", type=int, default=256)
@@ -292,6 +298,9 @@ def main() -> int:
         if dev.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(dev)
+        torch._dynamo.reset()
+        if args.json:  # after every model: a run stopped by a time limit keeps what it measured
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     if args.mamba_ssm:
         try:
             r = bench_mamba_ssm(cfgs["mamba100"], args, dev)

@@ -18,6 +18,7 @@ writes go to its own state row and to a scratch column), and sampling is counter
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -25,6 +26,8 @@ import torch
 
 from recall2reason.sample.rng import row_key
 from recall2reason.sample.sampling import sample_next
+
+log = logging.getLogger("recall2reason.sample")
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Engine:
         sync_every: int = 1,
         attention_kernel: bool = True,  # length-aware Triton decode attention on CUDA
         compile_step: bool = False,  # CUDA: torch.compile the step (fuses its many small kernels) before capture
+        sampling_kernel: bool = True,  # CUDA: sort-free Triton nucleus sampling (sample/nucleus_triton.py)
     ):
         self.model = model
         self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens
@@ -85,6 +89,11 @@ class Engine:
         self.out = torch.zeros(B, max_new_tokens + 1, dtype=torch.long, device=dev)  # last column: scratch
         self._graph = None
         self._use_graph = cuda_graph and self.device.type == "cuda"
+        self._sample = sample_next
+        if sampling_kernel and self.device.type == "cuda":
+            from recall2reason.sample.nucleus_triton import sample_next_triton
+
+            self._sample = sample_next_triton
         self._step_fn = self._step
         if compile_step and self.device.type == "cuda":
             self._step_fn = torch.compile(self._step, dynamic=False)
@@ -95,7 +104,7 @@ class Engine:
     # -- the decode step (graph body) -------------------------------------------------------
     def _step(self) -> None:
         logits = self.model.step(self.tok, self.states, self.pos)
-        nxt = sample_next(logits, self.keys, self.ngen, self.temperature, self.top_p)
+        nxt = self._sample(logits, self.keys, self.ngen, self.temperature, self.top_p)
         alive = self.alive
         col = torch.where(alive, self.ngen, torch.full_like(self.ngen, self.max_new))
         self.out.scatter_(1, col[:, None], nxt[:, None])
@@ -118,6 +127,16 @@ class Engine:
         self.steps_run += 1
 
     def _capture(self) -> None:
+        try:
+            self._capture_fn()
+        except Exception as e:  # noqa: BLE001 - a compiler failure must not stop sampling
+            if self._step_fn is self._step:
+                raise
+            log.warning("compiled decode step failed (%s: %s); capturing the eager step instead", type(e).__name__, e)
+            self._step_fn = self._step
+            self._capture_fn()
+
+    def _capture_fn(self) -> None:
         # warm up on a side stream (allocator pools, kernel autotuning), then capture one step;
         # the warm-up steps really run, so rows must be dead (their state is rewritten at fill)
         saved = [t.clone() for t in (self.tok, self.pos, self.ngen, self.alive, self.out)]
@@ -182,7 +201,7 @@ class Engine:
                 for name, t in dst.items():
                     t.index_copy_(0, idx, src[name].expand(j - i, *src[name].shape[1:]))
             keys = torch.tensor([row_key(r.seed) for r in reqs[i:j]], dtype=torch.long, device=dev)
-            first = sample_next(self._prompt_logits.expand(j - i, -1), keys, torch.zeros_like(keys), self.temperature, self.top_p)
+            first = self._sample(self._prompt_logits.expand(j - i, -1), keys, torch.zeros_like(keys), self.temperature, self.top_p)
             self.keys.index_copy_(0, idx, keys)
             self.tok.index_copy_(0, idx, first)
             self.pos.index_fill_(0, idx, len(prompt))

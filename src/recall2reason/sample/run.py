@@ -159,7 +159,7 @@ def run_sample(
             model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
             max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id, temperature=cfg.temperature,
             top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
-            attention_kernel=cfg.attention_kernel,
+            attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
         )
         bar = tqdm(total=total, initial=n_done_before, unit="compl", desc=f"sample {model_name}",
                    disable=not progress, dynamic_ncols=True, smoothing=0.05)
