@@ -49,7 +49,7 @@ def model_configs(tiny: bool) -> dict[str, dict]:
 
 
 def engine_opts(args) -> dict:
-    return {"compile_step": args.compile_step, "sampling_kernel": not args.no_sampling_kernel}
+    return {"compile_step": args.compile_step, "sampling_kernel": args.sampling_kernel}
 
 
 def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
@@ -236,8 +236,8 @@ def main() -> int:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--sync-every", type=int, default=4)
     p.add_argument("--no-graph", action="store_true")
-    p.add_argument("--compile-step", action="store_true", help="torch.compile the decode step (the stage's default on CUDA)")
-    p.add_argument("--no-sampling-kernel", action="store_true", help="sort-based top-p instead of the Triton kernel")
+    p.add_argument("--compile-step", action="store_true", help="torch.compile the decode step (config sample.compile)")
+    p.add_argument("--sampling-kernel", action="store_true", help="Triton top-p instead of the sort (config sample.sampling_kernel)")
     p.add_argument("--attn-compare", action="store_true", help="also run the Transformer with masked SDPA decode attention")
     p.add_argument("--hf", action="store_true", help="HF generate on the Transformer's weights")
     p.add_argument("--hf-batch", type=int, default=256)

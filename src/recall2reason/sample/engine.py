@@ -61,7 +61,7 @@ class Engine:
         sync_every: int = 1,
         attention_kernel: bool = True,  # length-aware Triton decode attention on CUDA
         compile_step: bool = False,  # CUDA: torch.compile the step (fuses its many small kernels) before capture
-        sampling_kernel: bool = True,  # CUDA: sort-free Triton nucleus sampling (sample/nucleus_triton.py)
+        sampling_kernel: bool = False,  # CUDA: sort-free Triton nucleus sampling (sample/nucleus_triton.py)
     ):
         self.model = model
         self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens

@@ -233,7 +233,10 @@ def _launch(logits, u, temperature, top_p, want_mask):
     probs = torch.softmax(logits.float() / temperature, dim=-1).contiguous()
     B, V = probs.shape
     out = torch.empty(B, dtype=torch.int64, device=probs.device)
-    mask = torch.empty(B, V, dtype=torch.int8, device=probs.device) if want_mask else out
+    # never pass ``out`` twice: torch.compile treats every argument of a user Triton kernel it cannot
+    # analyse as written, and two aliased written arguments are copied back in some order (a
+    # compiled decode step drew out-of-range tokens on an H100 while MASK aliased OUT)
+    mask = torch.empty(B, V if want_mask else 1, dtype=torch.int8, device=probs.device)
     _kernel[(B,)](
         probs, u, out, mask, float(top_p), V,
         NUCLEUS=top_p < 1.0, WRITE_MASK=want_mask, BLOCK=BLOCK, SBLOCK=SBLOCK, K=PROBES, num_warps=8,
