@@ -6,6 +6,15 @@ from pathlib import Path
 
 import pytest
 
+# Our Triton kernels (decode attention, top-p sampling) are tested on CPU through Triton's
+# interpreter, which reads TRITON_INTERPRET when triton is first imported: set it before any test
+# module (or a torch.compile) imports triton. Never on a GPU machine: there the kernels run for real.
+if "triton" not in sys.modules:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
