@@ -113,43 +113,6 @@ def check_repro(model, args) -> bool:
     return outs[0] == outs[1]
 
 
-@torch.inference_mode()
-def breakdown(model, args, dev, reps: int = 50) -> dict:
-    """ms per decode step at the benchmark batch with every row at mid-generation: the whole
-    graphed step, and separately graphed model.step and sampling, to see where the time goes."""
-    B, L = args.batch, args.prompt_len + args.new_tokens
-    eng = Engine(model, batch_size=B, max_len=L, max_new_tokens=args.new_tokens, eos_id=2, temperature=args.temperature,
-                 top_p=args.top_p, ignore_eos=True, cuda_graph=True, **engine_opts(args))
-    eng.warmup()
-    eng.pos.fill_(args.prompt_len + args.new_tokens // 2)
-    eng.ngen.fill_(1)
-    eng.alive.fill_(True)
-
-    def timed(fn):
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(2):
-                fn()
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            fn()
-        g.replay()
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            g.replay()
-        torch.cuda.synchronize()
-        return 1e3 * (time.perf_counter() - t0) / reps
-
-    out = {"full_step_ms": timed(eng._step_fn), "model_step_ms": timed(lambda: model.step(eng.tok, eng.states, eng.pos))}
-    logits = torch.randn(B, model.cfg.vocab_size, device=dev, dtype=model.lm_head.weight.dtype)
-    out["sampling_ms"] = timed(lambda: eng._sample(logits, eng.keys, eng.ngen, args.temperature, args.top_p))
-    del eng
-    return out
-
-
 def to_llama(model):
     """Our Transformer's weights in a LlamaForCausalLM (same RMSNorm, RoPE rotate-half, SwiGLU)."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -244,7 +207,6 @@ def main() -> int:
     p.add_argument("--hf-max-time", type=float, default=30.0, help="cap HF's timed generate (seconds)")
     p.add_argument("--mamba-ssm", action="store_true", help="mamba-ssm generate(cg=True) at Mamba100's shape")
     p.add_argument("--tiny", action="store_true", help="tiny shapes (CPU dry run)")
-    p.add_argument("--breakdown", action="store_true", help="GPU: ms per step of model.step vs sampling")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backend", default="auto")
     p.add_argument("--json", default=None, help="write the results here")
@@ -271,10 +233,6 @@ def main() -> int:
             r = bench_engine(model, args, dev)
             r["backend"] = model.backend
             r["repro_ok"] = check_repro(model, args)
-            if args.breakdown and dev.type == "cuda":
-                r["breakdown"] = breakdown(model, args, dev)
-                print(f"{m:12s} per step at batch {args.batch}, mid-generation: " +
-                      ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown"].items()), flush=True)
             results[m] = r
             print(f"{m:12s} {r['tok_s']:>10,.0f} new tok/s  ({r['tokens']} tokens in {r['secs']:.1f} s, "
                   f"warm-up {r['warmup_s']:.1f} s, backend {model.backend}, reorder-reproducible {r['repro_ok']})", flush=True)
