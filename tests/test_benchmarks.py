@@ -1,0 +1,48 @@
+"""The GPU benchmark scripts run their CPU dry runs: a script that breaks is found here, not in a
+paid device slot (a broken call in profile_gpu.py once cost a 10-minute GPU run)."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def test_sample_throughput_dry_run(tmp_path):
+    out = tmp_path / "sample.json"
+    run("sample_throughput.py", "--tiny", "--device", "cpu", "--models", "transformer", "gdn50", "--rounds", "1",
+        "--batch", "4", "--n", "2", "--prompt-len", "6", "--new-tokens", "6", "--json", str(out))
+    res = json.loads(out.read_text())["results"]
+    for m in ("transformer", "gdn50"):
+        assert res[m]["tokens"] == 4 * 6 and res[m]["repro_ok"] is True, res[m]
+
+
+def test_train_throughput_dry_run(tmp_path):
+    out = tmp_path / "train.json"
+    run("train_throughput.py", "--tiny", "--models", "transformer,mamba50", "--no-compile", "--out", str(out))
+    res = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(res) == {"transformer", "mamba50"} and all(r["tokens_per_s"] > 0 for r in res.values())
+
+
+def test_mixer_kernels_dry_run(tmp_path):
+    out = tmp_path / "mixers.json"
+    run("mixer_kernels.py", "--dry-run", "--out", str(out))
+    res = json.loads(out.read_text())
+    assert {r["mixer"] for r in res["agreement"]} >= {"mamba", "gla", "gdn"}
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
+def test_every_benchmark_script_compiles(script):
+    py_compile.compile(str(BENCH / script), doraise=True)
