@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 
+import pytest
 import torch
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # CPU: Triton's interpreter (read at import)
-
-import pytest  # noqa: E402
-
-from recall2reason.sample.sampling import nucleus_mask, sample_next  # noqa: E402
-from recall2reason.sample.nucleus_triton import nucleus_mask_triton, sample_next_triton  # noqa: E402
+from recall2reason.sample.nucleus_triton import nucleus_mask_triton, sample_next_triton
+from recall2reason.sample.sampling import nucleus_mask, sample_next
 
 pytest.importorskip("triton")
-if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set; run this file alone",
-                allow_module_level=True)
+# tests/conftest.py sets TRITON_INTERPRET=1 on machines without CUDA, before triton is imported
+assert torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1", "conftest did not enable Triton's interpreter"
 
 DEV = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
 TOP_PS = [0.1, 0.5, 0.9, 0.99, 1.0]
