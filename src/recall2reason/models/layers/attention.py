@@ -24,10 +24,6 @@ class Attention(Mixer):
     # decode-step attention: "sdpa" (masked, reads the whole cache) or "triton" (reads each row's
     # own pos + 1 keys; models/ops/decode_attention.py). The sampler opts in on CUDA.
     decode_attention = "sdpa"
-    # one (3d x d) projection GEMM instead of three: in backward one dX GEMM and no sums of three
-    # partial input gradients. The weights stay three parameters (q_proj / k_proj / v_proj), so
-    # checkpoints are unchanged; the cat of the weights is ~3.5 MB per layer. False: three GEMMs.
-    fused_qkv = True
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
         super().__init__(cfg, layer_idx, backend)
@@ -58,14 +54,9 @@ class Attention(Mixer):
     def _qkv(self, x: torch.Tensor, pos: torch.Tensor | None = None):
         """q, k, v of shape (B, heads, T, hd) with RoPE; positions 0..T-1, or ``pos`` (B,) for one token per row."""
         B, T, _ = x.shape
-        if self.fused_qkv:
-            w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-            q, k, v = F.linear(x, w).split([self.q_proj.out_features, self.k_proj.out_features, self.v_proj.out_features], -1)
-        else:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         if pos is not None:  # decode: each row at its own position -> (B, 1, 1, hd)
             cos, sin = self.rope_cos[pos][:, None, None], self.rope_sin[pos][:, None, None]
         elif T <= self.rope_cos.shape[0]:
