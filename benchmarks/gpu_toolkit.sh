@@ -5,8 +5,6 @@
 # `wait_mamba` blocks until it is importable. Triton's compile and autotune cache (FLA caches its
 # autotune winners there) lives in .triton-cache/, which a later call can carry back in.
 # GPU_NO_MAMBA=1 skips the build (its 16 compiler threads also slow a benchmark's host side).
-# A mamba-ssm wheel built by an earlier call (`save_mamba_wheel $OUT`, fetched and put into
-# .gpu/prebuilt/) is installed instead of building: seconds instead of ~3 minutes.
 _g="$(pwd)/.gpu"; _site=/tmp/gpu-site; _msite=/tmp/gpu-mamba
 export PYTHONPATH="$_site:$_msite:$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}"
 export TRITON_CACHE_DIR="$(pwd)/.triton-cache"
@@ -14,9 +12,6 @@ mkdir -p "$_site" "$_msite" /tmp/gpu-build "$TRITON_CACHE_DIR"
 if [ ! -f "$_site/.ready" ]; then
   tar xJf "$_g"/triton-3.7.1-slim.tar.xz -C "$_site" &&
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$_site" "$_g"/*.whl && touch "$_site/.ready"
-fi
-if [ ! -f "$_msite/.ready" ] && ls "$_g"/prebuilt/mamba_ssm-*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target "$_msite" "$_g"/prebuilt/mamba_ssm-*.whl && touch "$_msite/.ready"
 fi
 if [ "${GPU_NO_MAMBA:-0}" != 1 ] && [ ! -f "$_msite/.ready" ] && [ ! -f /tmp/gpu-build/.started ]; then
   touch /tmp/gpu-build/.started
@@ -31,7 +26,6 @@ wait_mamba() {
   while [ ! -f "$_msite/.ready" ] && [ ! -f "$_msite/.failed" ]; do sleep 2; done
   echo "mamba-ssm: waited $((SECONDS - t0)) s"; [ -f "$_msite/.ready" ]
 }
-save_mamba_wheel() { wait_mamba && cp /tmp/gpu-build/wheels/mamba_ssm*.whl "$1"/ && ls -la "$1"/mamba_ssm*.whl; }
 # keep only the autotune winners (small), not every compiled variant, for carrying back
 save_autotune_cache() {
   (cd "$TRITON_CACHE_DIR/.." && find "$(basename "$TRITON_CACHE_DIR")" -name '*.autotune.json' | tar czf "$1" -T -) && ls -la "$1"
