@@ -8,6 +8,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            / argmax, the same step under torch.compile, and the CUDA kernels of three eager steps
 --train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of the stage's
            step at micro-batch 16 and 32 through benchmarks/train_throughput.py
+--nucleus-sweep  the Triton top-p kernel's launch configurations (block sizes, probes, warps) on
+           flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
+           and tokens that differ from the default configuration and from the sort reference
 """
 
 from __future__ import annotations
@@ -144,6 +147,47 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
     return rows
 
 
+NUCLEUS_CONFIGS = [  # the first is the baseline the others are compared with
+    {"variant": "blocked", "BLOCK": 1024, "SBLOCK": 512, "K": 8, "num_warps": 8},  # the first default
+    {"variant": "blocked", "BLOCK": 4096, "SBLOCK": 1024, "K": 4, "num_warps": 8},  # best of the H200 sweep, 2026-12-02
+    {"variant": "blocked", "BLOCK": 4096, "SBLOCK": 2048, "K": 4, "num_warps": 16},
+    *({"variant": "registers", "K": k, "num_warps": w} for k in (4, 8, 16) for w in (8, 16, 32)),
+]
+
+
+@torch.inference_mode()
+def nucleus_sweep(args) -> list[dict]:
+    from recall2reason.sample.nucleus_triton import sample_next_triton
+
+    rows = []
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for B in args.batches:
+        keys = torch.arange(B, device="cuda") * 7919 + 1
+        steps = torch.full((B,), 5, device="cuda")
+        for kind, scale in (("flat", 1.0), ("peaked", 6.0)):
+            logits = (torch.randn(B, 32000, device="cuda", generator=gen) * scale).bfloat16()
+            ref = sample_next(logits, keys, steps, 0.8, 0.9)
+            ref_ms = graphed_ms(lambda: sample_next(logits, keys, steps, 0.8, 0.9))
+            base = None
+            for cfg in NUCLEUS_CONFIGS:
+                res = {"batch": B, "logits": kind, **cfg, "sort_ms": round(ref_ms, 4)}
+                try:
+                    got = sample_next_triton(logits, keys, steps, 0.8, 0.9, config=cfg)
+                    base = got if base is None else base
+                    res["ms"] = round(graphed_ms(lambda: sample_next_triton(logits, keys, steps, 0.8, 0.9, config=cfg)), 4)
+                    res["differs_from_sort"] = int((got != ref).sum())
+                    res["differs_from_first"] = int((got != base).sum())
+                    res["in_range"] = bool(((got >= 0) & (got < 32000)).all())
+                except Exception as e:  # a configuration may not compile (registers, shared memory)
+                    res["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                print("[nucleus] " + json.dumps(res), flush=True)
+                rows.append(res)
+            res = {"batch": B, "logits": kind, "softmax_ms": round(graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1)), 4)}
+            print("[nucleus] " + json.dumps(res), flush=True)
+            rows.append(res)
+    return rows
+
+
 def profile_train(args, out: Path) -> list[dict]:
     import train_throughput as tt
     from recall2reason.pretrain.config import TrainConfig
@@ -193,6 +237,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sample", action="store_true")
     p.add_argument("--train", action="store_true")
+    p.add_argument("--nucleus-sweep", action="store_true")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--compile-step", action="store_true", help="also time the decode step under torch.compile")
@@ -200,7 +245,9 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": []}
+    if args.nucleus_sweep:
+        result["nucleus"] = nucleus_sweep(args)
     if args.sample:
         sp = specs()
         for name in args.sample_models.split(","):

@@ -10,8 +10,9 @@ reference) without sorting the vocabulary. For one row of V logits and temperatu
     token = the first kept token in that order whose cumulative kept mass is > u
 
 ``probs`` is computed by torch with the reference's own expression (one fused read of the logits,
-one fp32 write), so the probabilities are bit-identical to the reference's. The kernel then
-re-reads the probability row (from L2) in blocks of ``BLOCK`` tokens:
+one fp32 write), so the probabilities are bit-identical to the reference's. The blocked kernel then
+re-reads the probability row (from L2) in blocks of ``BLOCK`` tokens (see below for the
+register-resident variant, which runs the same passes on the row held in registers):
 
   pass 1        pmax = the top probability
   search 1      tau = the prob of the last kept token = the smallest float x for which the token
@@ -61,6 +62,35 @@ the whole call ~0.88 ms against ~1.33 ms for the sort reference (the kernel itse
 (256 programs, ~24 serial passes each): the next step is splitting each row over several programs
 per pass, and/or searching with fp32 sums and checking only the final bracket in fp64.
 top_p >= 1 (2 passes) took ~40 us for the kernel. Graph capture and replay were checked there.
+
+Register-resident variant (``registers``, the default for V <= ``REGISTER_ROW_MAX`` = 32768, i.e.
+our 32000-token vocabularies): the time above is latency - ~24 dependent passes, each walking 32
+or 63 blocks serially with a load, a few ops and a loop-carried accumulator per block - not
+bandwidth (256 rows x 128 KB x ~24 passes is ~0.8 GB in 0.7 ms, ~1.1 TB/s: a fraction of what L2
+delivers). So each program loads its row ONCE, as one block of VPAD = next_power_of_2(V) fp32
+values (padding -1.0, below every probability; 64 registers per thread at 16 warps), and every pass
+is a whole-row reduction over that register-resident tensor: no block loop, no re-load. A search pass runs its K probes one after
+another (``tl.static_range``), each with a scalar threshold and its own reductions over the row (a
+(VPAD, K) tile would not fit in registers); the lo/hi/G updates are the blocked kernel's min/max
+over the probes taken one probe at a time, with the same fp32/fp64 rounding expressions. The
+tie-pass count k and the first tie rank above u are found over the ranks r = 0..VPAD-1 themselves
+(the same per-rank test, no scan); a scan (``tl.cumsum``) over the row gives the ranks of the tied
+tokens only where token positions are needed (the WRITE_MASK output and the final token pick).
+The decisions are the blocked kernel's; only the order in which fp64 sums add the same terms
+differs (last-bit effects on a double, as above). On CPU (interpreter) both variants give the same
+masks and draws in the tests. ``config={"variant": "blocked" | "registers"}`` forces a variant;
+a config with BLOCK or SBLOCK (block-size sweeps) means the blocked one.
+
+Measured on an H200 (2026-12-02, torch 2.11, Triton 3.7.1, ``benchmarks/profile_gpu.py
+--nucleus-sweep``; B=256, V=32000, bf16 logits, T=0.8, top_p=0.9; whole call incl. the 0.07 ms
+softmax; sort reference 1.10 ms): blocked 1024/512/K=8/8 warps (the first default) 0.79 ms, blocked
+4096/1024/K=4/8 warps 0.62 ms, registers K=4/16 warps **0.57 ms** (the default), registers K=8/16
+warps 0.77 ms, K=16 1.1-2.9 ms. The register variant wins less than hoped: its ~150 whole-row
+reductions per row (each a cross-warp barrier) are now the latency chain; fewer probes per pass
+(more, cheaper passes) help, more hurt. Every configuration drew the same, in-range tokens as
+every other; 2 of 256 rows differ from CUDA's sort path on flat logits (its fp32 cumsum, above),
+0 on peaked logits (x6: measured for the blocked configurations only). The next step would be fewer barriers (fp32 sums with an fp64 check of
+the final bracket only, or a warp-per-probe layout).
 """
 
 from __future__ import annotations
@@ -69,13 +99,20 @@ import torch
 
 from recall2reason.sample.rng import uniform
 
-BLOCK = 1024  # tokens per block of a plain pass
-SBLOCK = 512  # tokens per block of a search pass (x PROBES thresholds held in registers)
-PROBES = 8  # thresholds tested per search pass (a 9-ary search on the float's bit pattern)
-_kernel = None
+# launch configuration of the blocked variant: BLOCK tokens per block of a plain pass, SBLOCK per
+# block of a search pass (x K thresholds held in registers: a (K+1)-ary search on the float's bit
+# pattern), num_warps per row
+CONFIG = {"BLOCK": 4096, "SBLOCK": 1024, "K": 4, "num_warps": 8}  # fastest blocked one in the H200 sweep
+# the register-resident variant: K thresholds per search pass (one whole-row reduction each), num_warps
+# per row (a VPAD = 32768 fp32 row is 64 registers per thread at 16 warps)
+REGISTER_CONFIG = {"K": 4, "num_warps": 16}  # fastest in the H200 sweep (docstring)
+# rows up to this many tokens (padded to a power of two) are held in registers, longer ones are blocked
+REGISTER_ROW_MAX = 32768
+_BLOCKED_ONLY = ("BLOCK", "SBLOCK")  # config keys that only the blocked variant has
+_kernels = None
 
 
-def _build_kernel():
+def _build_kernels():
     # Triton is bound as module globals (not closure variables): both the compiler and the CPU
     # interpreter resolve the kernel's names in its __globals__.
     global triton, tl
@@ -83,9 +120,9 @@ def _build_kernel():
     import triton.language as tl
 
     @triton.jit
-    def kernel(P, U, OUT, MASK, top_p, V,
-               NUCLEUS: tl.constexpr, WRITE_MASK: tl.constexpr, BLOCK: tl.constexpr, SBLOCK: tl.constexpr,
-               K: tl.constexpr):
+    def blocked(P, U, OUT, MASK, top_p, V,
+                NUCLEUS: tl.constexpr, WRITE_MASK: tl.constexpr, BLOCK: tl.constexpr, SBLOCK: tl.constexpr,
+                K: tl.constexpr):
         row = tl.program_id(0)
         poff = row.to(tl.int64) * V
         ar = tl.arange(0, BLOCK)
@@ -222,13 +259,136 @@ def _build_kernel():
                     idx = start + ar
                     tl.store(MASK + poff + idx, tl.full((BLOCK,), 1, tl.int8), mask=idx < V)
 
-    return kernel
+    @triton.jit
+    def registers(P, U, OUT, MASK, top_p, V,
+                  NUCLEUS: tl.constexpr, WRITE_MASK: tl.constexpr, VPAD: tl.constexpr, K: tl.constexpr):
+        # the same passes as ``blocked`` (same expressions, same order of decisions), on the row
+        # loaded once into registers: every pass is a whole-row reduction, no block loop
+        row = tl.program_id(0)
+        poff = row.to(tl.int64) * V
+        idx = tl.arange(0, VPAD)
+        valid = idx < V
+        u0 = tl.load(U + row)
+
+        if NUCLEUS:
+            # padding -1: below every probability. Only the fp32 row stays live across the passes: each
+            # sum converts its where(...) to fp64 (the same values as converting p first), so that no
+            # loop-invariant fp64 copy of the row (2 registers per element) gets hoisted out of the loops
+            p = tl.load(P + poff + idx, mask=valid, other=-1.0)
+            pmax = tl.max(p, axis=0)
+
+            # search 1 (see ``blocked``): probe j's threshold is a scalar, each probe reduces the row;
+            # the per-pass updates are the blocked kernel's min / max over the probes, taken one
+            # probe at a time from neutral starting values (hi, lo: in the candidate set anyway;
+            # -1: below every mass)
+            lo = tl.zeros((), tl.int32)
+            hi = pmax.to(tl.int32, bitcast=True)
+            g_hi = tl.zeros((), tl.float64)  # G(pmax) = 0
+            while lo < hi:
+                span = (hi - lo).to(tl.int64)
+                new_hi = hi
+                new_lo = lo
+                new_g = tl.full((), -1.0, tl.float64)
+                for j in tl.static_range(1, K + 1):
+                    mid = (lo.to(tl.int64) + span * j // (K + 1)).to(tl.int32)  # in [lo, hi)
+                    thr = mid.to(tl.float32, bitcast=True)
+                    above = p > thr
+                    g = tl.sum(tl.where(above, p, 0.0).to(tl.float64), axis=0)
+                    vd = tl.max(tl.where(above, -1.0, p), axis=0)
+                    before = ((g + vd.to(tl.float64)).to(tl.float32) - vd).to(tl.float64)
+                    before = tl.where(vd >= 0.0, before, g)
+                    ok = before < top_p
+                    new_hi = tl.minimum(new_hi, tl.where(ok, mid, hi))
+                    new_g = tl.maximum(new_g, tl.where(ok, g, g_hi))
+                    new_lo = tl.maximum(new_lo, tl.where(ok, lo, mid + 1))
+                g_hi = new_g
+                lo = new_lo
+                hi = new_hi
+            tau = hi.to(tl.float32, bitcast=True)
+            tau64 = tau.to(tl.float64)
+            g_tau = g_hi
+
+            # tie pass: the kept tie ranks r are those with fp32(fp32(G + (r + 1) * tau) - tau) <
+            # top_p; counted over the ranks themselves (r = 0..VPAD-1, n_tie <= V of them valid), so
+            # no scan is needed unless the mask is written - the same per-rank test as ``blocked``
+            tie = p == tau
+            n_tie = tl.sum(tie.to(tl.int32), axis=0)
+            r_cum = (g_tau + (idx + 1).to(tl.float64) * tau64).to(tl.float32)
+            k_kept = tl.sum(((idx < n_tie) & (r_cum - tau < top_p)).to(tl.int32), axis=0)
+            if WRITE_MASK:
+                rank = tl.cumsum(tie.to(tl.int32), axis=0) - 1
+                cum = (g_tau + (rank + 1).to(tl.float64) * tau64).to(tl.float32)
+                kept_tie = tie & (cum - tau < top_p)
+                tl.store(MASK + poff + idx, ((p > tau) | kept_tie).to(tl.int8), mask=valid)
+            mass = (g_tau + k_kept.to(tl.float64) * tau64).to(tl.float32)
+            u = u0 * mass
+
+            # search 2 (see ``blocked``)
+            lo = tau.to(tl.int32, bitcast=True)
+            hi = pmax.to(tl.int32, bitcast=True)
+            while lo < hi:
+                span = (hi - lo).to(tl.int64)
+                new_lo = lo
+                new_hi = hi
+                for j in tl.static_range(1, K + 1):
+                    mid = (lo.to(tl.int64) + (span * j + K) // (K + 1)).to(tl.int32)  # in (lo, hi]
+                    thr = mid.to(tl.float32, bitcast=True)
+                    h = tl.sum(tl.where(p >= thr, p, 0.0).to(tl.float64), axis=0)
+                    ok = h.to(tl.float32) > u
+                    new_lo = tl.maximum(new_lo, tl.where(ok, mid, lo))
+                    new_hi = tl.minimum(new_hi, tl.where(ok, hi, mid - 1))
+                lo = new_lo
+                hi = new_hi
+            v = lo.to(tl.float32, bitcast=True)
+            v64 = v.to(tl.float64)
+
+            # G(v) and the number of tokens at v (the tie pass's values when v is tau)
+            at_v = p == v
+            at_tau = v == tau
+            g_v = tl.where(at_tau, g_tau, tl.sum(tl.where(p > v, p, 0.0).to(tl.float64), axis=0))
+            n_lim = tl.where(at_tau, k_kept, tl.sum(at_v.to(tl.int32), axis=0))
+
+            # the first tie rank r < n_lim with fp32(G(v) + (r + 1) * v) > u, else the last one (the
+            # reference's clamp), found over the ranks; then the token at v of that rank (a scan)
+            r_cum = (g_v + (idx + 1).to(tl.float64) * v64).to(tl.float32)
+            r_hit = (idx < n_lim) & ((r_cum > u) | (idx == n_lim - 1))
+            r_best = tl.min(tl.where(r_hit, idx, 2147483647), axis=0)
+            rank = tl.cumsum(at_v.to(tl.int32), axis=0) - 1
+            best = tl.min(tl.where(at_v & (rank == r_best), idx, 2147483647), axis=0)
+            tl.store(OUT + row, best.to(tl.int64))
+        else:
+            # no nucleus: inverse CDF in token-id order over all tokens
+            p = tl.load(P + poff + idx, mask=valid, other=0.0).to(tl.float64)
+            u = u0 * tl.sum(p, axis=0).to(tl.float32)
+            cum = tl.cumsum(p, axis=0).to(tl.float32)
+            # V - 1: the clamp when rounding puts u past the end
+            best = tl.min(tl.where(valid & (cum > u), idx, V - 1), axis=0)
+            tl.store(OUT + row, best.to(tl.int64))
+            if WRITE_MASK:
+                tl.store(MASK + poff + idx, tl.full((VPAD,), 1, tl.int8), mask=valid)
+
+    return {"blocked": blocked, "registers": registers}
 
 
-def _launch(logits, u, temperature, top_p, want_mask):
-    global _kernel
-    if _kernel is None:
-        _kernel = _build_kernel()
+def kernel_variant(V: int, config: dict | None = None) -> str:
+    """The kernel variant a row of V tokens runs: ``config["variant"]`` if given; else "blocked" when
+    ``config`` sets a blocked-only key (BLOCK, SBLOCK: the benchmarks' block-size sweeps); else
+    "registers" for V <= :data:`REGISTER_ROW_MAX`, "blocked" above."""
+    config = config or {}
+    variant = config.get("variant")
+    if variant is None:
+        if any(key in config for key in _BLOCKED_ONLY):
+            return "blocked"
+        return "registers" if V <= REGISTER_ROW_MAX else "blocked"
+    if variant not in ("blocked", "registers"):
+        raise ValueError(f"unknown nucleus kernel variant {variant!r} (blocked, registers)")
+    return variant
+
+
+def _launch(logits, u, temperature, top_p, want_mask, config=None):
+    global _kernels
+    if _kernels is None:
+        _kernels = _build_kernels()
     # the very expression of the reference, so the probabilities are bit-identical to it
     probs = torch.softmax(logits.float() / temperature, dim=-1).contiguous()
     B, V = probs.shape
@@ -237,31 +397,42 @@ def _launch(logits, u, temperature, top_p, want_mask):
     # analyse as written, and two aliased written arguments are copied back in some order (a
     # compiled decode step drew out-of-range tokens on an H100 while MASK aliased OUT)
     mask = torch.empty(B, V if want_mask else 1, dtype=torch.int8, device=probs.device)
-    _kernel[(B,)](
-        probs, u, out, mask, float(top_p), V,
-        NUCLEUS=top_p < 1.0, WRITE_MASK=want_mask, BLOCK=BLOCK, SBLOCK=SBLOCK, K=PROBES, num_warps=8,
+    variant = kernel_variant(V, config)
+    overrides = {key: val for key, val in (config or {}).items() if key != "variant"}
+    if variant == "registers":
+        overrides = {key: val for key, val in overrides.items() if key not in _BLOCKED_ONLY}
+        params = {**REGISTER_CONFIG, **overrides, "VPAD": 1 << (V - 1).bit_length()}  # next power of 2
+    else:
+        params = {**CONFIG, **overrides}
+    _kernels[variant][(B,)](
+        probs, u, out, mask, float(top_p), V, NUCLEUS=top_p < 1.0, WRITE_MASK=want_mask, **params,
     )
     return out, mask
 
 
 def sample_next_triton(
     logits: torch.Tensor, keys: torch.Tensor, steps: torch.Tensor, temperature: float, top_p: float,
-    *, return_mask: bool = False,
+    *, return_mask: bool = False, config: dict | None = None,
 ):
     """Same arguments and result as :func:`recall2reason.sample.sampling.sample_next`:
     logits (B, V) (fp32/bf16/fp16) -> token ids (B,) int64, without sorting the vocabulary.
-    ``return_mask`` (debugging, tests) also returns the kept set, (B, V) bool in token-id order."""
+    ``return_mask`` (debugging, tests) also returns the kept set, (B, V) bool in token-id order;
+    ``config`` (benchmarks) overrides entries of :data:`CONFIG` (blocked variant) or
+    :data:`REGISTER_CONFIG`, and ``config["variant"]`` forces a variant (:func:`kernel_variant`)."""
     if temperature <= 0:
         tokens = logits.argmax(-1)
         if return_mask:
             return tokens, torch.nn.functional.one_hot(tokens, logits.shape[-1]).bool()
         return tokens
     u = uniform(keys, steps).to(logits.device)
-    out, mask = _launch(logits, u, temperature, top_p, return_mask)
+    out, mask = _launch(logits, u, temperature, top_p, return_mask, config)
     return (out, mask.bool()) if return_mask else out
 
 
-def nucleus_mask_triton(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
-    """(B, V) bool in token-id order: the kept set (nucleus) the kernel samples from (debug/tests)."""
+def nucleus_mask_triton(
+    logits: torch.Tensor, temperature: float, top_p: float, *, config: dict | None = None,
+) -> torch.Tensor:
+    """(B, V) bool in token-id order: the kept set (nucleus) the kernel samples from (debug/tests);
+    ``config`` as for :func:`sample_next_triton`."""
     zeros = torch.zeros(logits.shape[0], dtype=torch.float32, device=logits.device)
-    return _launch(logits, zeros, temperature, top_p, True)[1].bool()
+    return _launch(logits, zeros, temperature, top_p, True, config)[1].bool()
