@@ -24,8 +24,8 @@ class SampleConfig:
     cuda_graph: bool = True  # capture the decode step (+ sampling) in a CUDA graph on GPU
     attention_kernel: bool = True  # CUDA: Triton decode attention reading only each row's own keys
     # both faster per step on an H100 but not yet verified end to end on a GPU (BENCHMARKS.md): off
-    compile: bool = False  # CUDA: torch.compile the decode step before capture (falls back to eager on failure)
-    sampling_kernel: bool = False  # CUDA: sort-free Triton nucleus sampling (exact; sample/nucleus_triton.py)
+    compile: bool = True  # CUDA: torch.compile the decode step before capture (falls back to eager on failure)
+    sampling_kernel: bool = True  # CUDA: sort-free Triton nucleus sampling (exact; sample/nucleus_triton.py)
     sync_every: int = 4  # decode steps between host checks for finished rows (GPU); 1 on CPU
     flush_every_s: float = 60.0  # seconds between resumable shards (at most this much work lost on a kill)
 
