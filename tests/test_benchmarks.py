@@ -23,7 +23,7 @@ def run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProc
 def test_sample_throughput_dry_run(tmp_path):
     out = tmp_path / "sample.json"
     run("sample_throughput.py", "--tiny", "--device", "cpu", "--models", "transformer", "gdn50", "--rounds", "1",
-        "--batch", "4", "--n", "2", "--prompt-len", "6", "--new-tokens", "6", "--json", str(out))
+        "--batch", "4", "--n", "2", "--prompt-len", "6", "--new-tokens", "6", "--nucleus-variant", "blocked", "--json", str(out))
     res = json.loads(out.read_text())["results"]
     for m in ("transformer", "gdn50"):
         assert res[m]["tokens"] == 4 * 6 and res[m]["repro_ok"] is True, res[m]
@@ -41,6 +41,9 @@ def test_mixer_kernels_dry_run(tmp_path):
     run("mixer_kernels.py", "--dry-run", "--out", str(out))
     res = json.loads(out.read_text())
     assert {r["mixer"] for r in res["agreement"]} >= {"mamba", "gla", "gdn"}
+    run("mixer_kernels.py", "--dry-run", "--timing-only", "--out", str(out))
+    res = json.loads(out.read_text())
+    assert res["agreement"] == [] and {r["mixer"] for r in res["timing_ms"]} == {"attention", "mamba", "gla", "gdn"}
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
