@@ -72,7 +72,10 @@ def recurrent_gated_delta_rule_step(q, k, v, g, beta, state, scale=None, use_qk_
     if use_qk_l2norm:
         q, k = l2norm(q), l2norm(k)
     S = state.to(ct) * g.to(ct).exp()[..., None, None]
-    v_new = beta.to(ct)[..., None] * (v - (S * k[..., None]).sum(-2))
+    # k^T S and q^T S as batched matrix-vector products: an elementwise product summed over K let
+    # CPU threads split the batch at element (not row) boundaries, so a row's rounding, and then
+    # its sampled tokens, depended on its neighbours in the batch (benchmarks' reorder check)
+    v_new = beta.to(ct)[..., None] * (v - torch.einsum("bhk,bhkv->bhv", k, S))
     S = S + k[..., None] * v_new[..., None, :]
     state.copy_(S.to(state.dtype))
-    return ((q * scale)[..., None] * S).sum(-2).to(v.dtype)
+    return torch.einsum("bhk,bhkv->bhv", q * scale, S).to(v.dtype)
