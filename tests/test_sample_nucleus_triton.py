@@ -48,8 +48,12 @@ def make_logits(kind, B, V, gen):
 CASES = [("random", 1500), ("peaked", 2045), ("flat", 2048), ("ties", 1000)]
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("kind,V", CASES)
+# the register variant (the default for our vocabularies) on every case; the blocked one, which only
+# runs rows over REGISTER_ROW_MAX and makes the same decisions, on two of them (interpreter time)
+VARIANT_CASES = [(*case, "registers") for case in CASES] + [(*case, "blocked") for case in CASES if case[0] in ("random", "ties")]
+
+
+@pytest.mark.parametrize("kind,V,variant", VARIANT_CASES)
 def test_matches_sort_reference(kind, V, variant):
     config = {"variant": variant}
     gen = torch.Generator().manual_seed(V)
@@ -157,8 +161,7 @@ def test_variant_choice(monkeypatch):
         assert torch.equal(got.cpu(), sample_next(logits, keys, keys, 0.8, 0.9))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_samples_follow_the_renormalised_nucleus(variant):
+def test_samples_follow_the_renormalised_nucleus():
     probs = torch.tensor([0.4, 0.25, 0.15, 0.1, 0.06, 0.04])
     logits = probs.log()[None].expand(400, -1).contiguous()
     keys = torch.arange(400)
@@ -170,6 +173,6 @@ def test_samples_follow_the_renormalised_nucleus(variant):
     # and the kernel draws exactly its tokens (the interpreter runs one program per row: 100 rows)
     n = 400 if DEV == "cuda" else 100
     toks = sample_next_triton(logits[:n].to(DEV), keys[:n].to(DEV), steps[:n].to(DEV), 1.0, 0.7,
-                              config={"variant": variant}).cpu()
+                              config={"variant": "registers"}).cpu()  # the default variant
     assert set(toks.tolist()) == {0, 1, 2}
     assert torch.equal(toks, want[:n])
