@@ -29,6 +29,8 @@ sys.path.insert(0, str(REPO / "tests" / "slurm"))
 import slurm_cluster as cluster  # noqa: E402
 from slurm_profile import load_real_profile, write_test_profile  # noqa: E402
 
+CAPPED_SNAKEMAKE = REPO / "tests" / "slurm" / "snakemake_capped_polling.py"
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # one tiny model on the offline demo data: the checkpoint/resume test and the study run share it
@@ -36,9 +38,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 # as a SLURM job, and the pretrain job is the one the signal / cancel test interrupts
 ONE_MODEL = {"models": {"only": ["transformer"]}}
 
-# long enough to be interrupted twice (the signal / scancel test); the study run uses the same
-# settings so that it reuses that model instead of retraining it
-TRAIN = {"train": {"max_steps": int(os.environ.get("R2R_SLURM_TEST_STEPS", "150")), "checkpoint_every_steps": 10,
+# long enough to be interrupted twice (the signal / scancel test: at step >= 15, then 15 steps
+# after the first resume, so by step ~35; 80 leaves 45 steps of margin); the study run uses the
+# same settings so that it reuses that model instead of retraining it
+TRAIN = {"train": {"max_steps": int(os.environ.get("R2R_SLURM_TEST_STEPS", "80")), "checkpoint_every_steps": 10,
                    "log_every": 1, "compile": False, "precision": "fp32", "warmup_steps": 2,
                    "global_batch_tokens": 8192, "micro_batch_size": 16}}
 
@@ -69,8 +72,10 @@ def _profile(tmp: Path, node: dict, **kw) -> Path:
 
 
 def _snakemake(args: list[str], cwd: Path, log: Path, timeout: float) -> subprocess.Popen:
+    """`python -m snakemake ARGS`, with the executor plugin's status checks at most 2 s apart
+    instead of its back-off of up to 180 s (tests/slurm/snakemake_capped_polling.py)."""
     f = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=_env(),
+    return subprocess.Popen([sys.executable, str(CAPPED_SNAKEMAKE), *args], cwd=cwd, env=_env(),
                             stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -205,7 +210,7 @@ def test_pretrain_checkpoints_on_signal_and_cancel_and_resumes(slurm_node, study
             v = pred()
             if v:
                 return v
-            time.sleep(1)
+            time.sleep(0.2)
         _wait(proc, log, 1)
         pytest.fail(f"timed out waiting for {what}:\n{_tail(log)}")
 
