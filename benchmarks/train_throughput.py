@@ -32,6 +32,7 @@ import torch
 from recall2reason.models import build_model
 from recall2reason.pretrain.config import TrainConfig
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
+from recall2reason.pretrain.graphs import GraphedMicroStep
 from recall2reason.pretrain.schedule import build_optimizer
 from recall2reason.pretrain.train import LossModule, compile_blocks, train_step
 from recall2reason.study import expand_models
@@ -39,8 +40,8 @@ from recall2reason.study import expand_models
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_one(spec, args, device, compile: bool) -> dict:
-    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile)
+def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
+    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs)
     torch.manual_seed(0)
     model = build_model(spec.model_config(args.backend)).to(device)
     opt = build_optimizer(model, cfg, device)
@@ -48,12 +49,13 @@ def bench_one(spec, args, device, compile: bool) -> dict:
     if compile:
         compile_blocks(model)
     step_module = LossModule(model, cfg)
+    graphed = GraphedMicroStep(step_module, params, args.accum, args.precision == "bf16") if graphs and device.type == "cuda" else None
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
     data = torch.randint(0, V, (args.accum, B, T + 1), device=device)
     micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(args.accum)]
 
     def step():
-        return train_step(step_module, None, opt, params, micro, args.accum, 1e-4, cfg, device)
+        return train_step(step_module, None, opt, params, micro, args.accum, 1e-4, cfg, device, graphed)
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -73,13 +75,15 @@ def bench_one(spec, args, device, compile: bool) -> dict:
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "compiled": compile, "micro_batch": B, "accum": args.accum,
+        "model": spec.name, "backend": model.backend, "compiled": compile,
+        "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
+        "micro_batch": B, "accum": args.accum,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
         "flops_per_token": fpt, "tokens_per_s": tok_s, "step_s": dt / args.steps, "warmup_s": warm_s,
         "mfu": tok_s * fpt / peak if peak else None, "loss": float(loss), "grad_norm": float(gn),
         "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
     }
-    del model, opt, params, step_module, data, micro
+    del model, opt, params, step_module, data, micro, graphed
     return out
 
 
@@ -93,6 +97,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
+                   help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")
     p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
     p.add_argument("--study-tokens", type=float, default=37.1e9, help="tokens per model in the paper study")
@@ -128,38 +134,47 @@ def main() -> int:
 
     t_start = time.perf_counter()
     results, failures = [], {}
+    graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.cuda_graphs]
     for name in wanted:
         if time.perf_counter() - t_start > args.budget_s:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for compile in ([False] if args.no_compile else [True, False]):
-            try:
-                r = bench_one(specs[name], args, device, compile)
-                results.append(r)
-                print(json.dumps(r), flush=True)
-                break
-            except Exception as e:  # a kernel / compiler failure of one model must not stop the others
-                failures[name] = f"{'compiled' if compile else 'eager'}: {type(e).__name__}: {str(e)[:300]}"
-                print(f"{name} ({'compiled' if compile else 'eager'}) FAILED: {failures[name]}", flush=True)
-                traceback.print_exc(limit=3)
-            finally:
-                gc.collect()
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                torch._dynamo.reset()
+        for graphs in graph_modes:
+            for compile in ([False] if args.no_compile else [True, False]):
+                try:
+                    r = bench_one(specs[name], args, device, compile, graphs)
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+                    break
+                except Exception as e:  # a kernel / compiler failure of one model must not stop the others
+                    failures[name] = f"{'compiled' if compile else 'eager'}: {type(e).__name__}: {str(e)[:300]}"
+                    print(f"{name} ({'compiled' if compile else 'eager'}) FAILED: {failures[name]}", flush=True)
+                    traceback.print_exc(limit=3)
+                finally:
+                    gc.collect()
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    torch._dynamo.reset()
 
     # ---- table ------------------------------------------------------------------------------------
-    by = {r["model"]: r for r in results}
-    base = by.get("transformer")
-    print(f"\n| model | backend | compiled | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    by = {}  # model -> its fastest measured variant (for the projection below)
     for r in results:
-        rel = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "n/a"
+        if r["model"] not in by or r["tokens_per_s"] > by[r["model"]]["tokens_per_s"]:
+            by[r["model"]] = r
+    base = {g: r for r in results if r["model"] == "transformer" for g in [r["cuda_graphs"]]}
+    print(f"\n| model | backend | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        b = base.get(r["cuda_graphs"])  # the Transformer measured the same way
+        rel = f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "n/a"
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
-        print(f"| {r['model']} | {r['backend']} | {r['compiled']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
+        print(f"| {r['model']} | {r['backend']} | {r['compiled']} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
+        if r["graph_error"]:
+            print(f"|   graph capture failed: {r['graph_error'][:200]} |")
     for name, why in failures.items():
         if name not in by:
             print(f"| {name} | not measured: {why} |")

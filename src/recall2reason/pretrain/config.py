@@ -31,6 +31,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max global grad norm; null: no clipping (norm still logged)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
+    cuda_graphs: bool = True  # one GPU: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
     seed: int = 1234
     max_steps: int | None = None  # null: epochs of the data manifest (4 in the paper)
     log_every: int = 10

@@ -33,6 +33,7 @@ from recall2reason.pretrain.config import PretrainJob, TrainConfig
 from recall2reason.pretrain.data import DataOrder, StepBatches
 from recall2reason.pretrain.distributed import Dist
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
+from recall2reason.pretrain.graphs import GraphedMicroStep
 from recall2reason.pretrain.loss import fused_linear_cross_entropy
 from recall2reason.pretrain.schedule import build_optimizer, lr_at
 
@@ -66,13 +67,17 @@ def compile_blocks(model) -> None:
 
 
 def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micro: int, lr: float,
-               cfg: TrainConfig, device: torch.device):
-    """One optimizer step over ``n_micro`` micro-batches; returns (mean loss, grad norm) as device tensors."""
+               cfg: TrainConfig, device: torch.device, graphed: GraphedMicroStep | None = None):
+    """One optimizer step over ``n_micro`` micro-batches; returns (mean loss, grad norm) as device tensors.
+    With ``graphed``, each micro-batch's fwd + bwd is a CUDA-graph replay (pretrain/graphs.py)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     loss_sum = torch.zeros((), device=device)
     for i, (inputs, targets) in enumerate(micro_batches):
+        if graphed is not None:
+            loss_sum += graphed(inputs, targets)
+            continue
         last = i == n_micro - 1
         no_sync = ddp_module.no_sync() if (ddp_module is not None and not last) else contextlib.nullcontext()
         with no_sync:
@@ -85,7 +90,7 @@ def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micr
     else:
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
     optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad(set_to_none=graphed is None)  # a graph's backward adds into fixed .grad buffers
     return loss_sum / n_micro, grad_norm
 
 
@@ -208,6 +213,9 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
+    graphed = None
+    if cfg.cuda_graphs and device.type == "cuda" and ddp is None:  # DDP's gradient hooks stay eager
+        graphed = GraphedMicroStep(step_module, params, n_micro, cfg.precision == "bf16")
 
     order = DataOrder(shards.n_sequences, p["global_batch"], cfg.seed)
     batches = StepBatches(shards, order, dist.rank, dist.world, cfg.micro_batch_size, device)
@@ -242,7 +250,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     try:
         for step in range(start_step + 1, total_steps + 1):
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, total_steps, cfg.final_lr_ratio)
-            loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device)
+            loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device, graphed)
 
             is_log = step % cfg.log_every == 0 or step == total_steps or step == 1
             if is_log:
