@@ -36,11 +36,13 @@ def main() -> None:
     res = {"device": "cpu (dry run)" if dry else torch.cuda.get_device_name(), "torch": torch.__version__,
            "batch": B, "seqlen": T, "agreement": [], "timing_ms": []}
     if not dry:
-        import fla
-        import mamba_ssm
-        import triton
+        import importlib
 
-        res.update(fla=fla.__version__, mamba_ssm=mamba_ssm.__version__, triton=triton.__version__)
+        for pkg in ("fla", "mamba_ssm", "triton"):  # a missing one shows up as that mixer's error below
+            try:
+                res[pkg] = importlib.import_module(pkg).__version__
+            except ImportError:
+                res[pkg] = "not importable"
 
     def save():
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,10 +61,15 @@ def main() -> None:
             save()
     for name in ("attention", "mamba", "gla", "gdn"):
         row = {"mixer": name}
-        ref, ker = layer_pair(name, paper_cfg(name), device=device, other=other)
+        if not dry and name != "attention" and not get_mixer(name).kernels_available():
+            row["kernels"] = "kernel package not importable"
+            other_name = "reference"
+        else:
+            other_name = other
+        ref, ker = layer_pair(name, paper_cfg(name), device=device, other=other_name)
         for backend, mod in (("reference", ref), ("kernels", ker)):
-            if name == "attention" and backend == "kernels":
-                continue  # one implementation (SDPA) for both names
+            if backend == "kernels" and (name == "attention" or other_name != other):
+                continue  # attention: one implementation (SDPA) for both names; or no kernel package here
             try:
                 row[backend] = round(time_fwd_bwd(mod, paper_cfg(name).d_model, B, T, iters=2 if dry else 10, warmup=1 if dry else 3,
                                                   device=device), 2)

@@ -194,7 +194,7 @@ def profile_train(args, out: Path) -> list[dict]:
     from recall2reason.pretrain.schedule import build_optimizer
     from recall2reason.pretrain.train import LossModule, compile_blocks
 
-    spec = specs()["transformer"]
+    spec = specs()[args.train_model]
     torch.backends.cuda.matmul.allow_tf32 = True
     # kernel table of one micro-step (compiled blocks, bf16 autocast)
     cfg = TrainConfig(micro_batch_size=16)
@@ -211,14 +211,14 @@ def profile_train(args, out: Path) -> list[dict]:
 
     for _ in range(2):
         micro()
-    table = kernel_table(micro, out / "kernels_train_transformer.txt", steps=2)
+    table = kernel_table(micro, out / f"kernels_train_{args.train_model}.txt", steps=2)
     print("\n".join(table.splitlines()[:30]), flush=True)
     del model, lm
     torch.cuda.empty_cache()
     torch._dynamo.reset()
 
     results = []
-    for mb, accum in ((16, 4), (32, 2)):
+    for mb, accum in args.train_batches:
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto")
         try:
             r = tt.bench_one(spec, a, torch.device("cuda"), compile=True)
@@ -240,6 +240,9 @@ def main() -> int:
     p.add_argument("--nucleus-sweep", action="store_true")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
+    p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
+    p.add_argument("--train-batches", default=[(16, 4), (32, 2)], help="micro-batch x accum variants --train times, e.g. 16x4,32x2 ('' for none)",
+                   type=lambda v: [tuple(int(n) for n in b.split("x")) for b in v.split(",") if b])
     p.add_argument("--compile-step", action="store_true", help="also time the decode step under torch.compile")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
