@@ -3,7 +3,8 @@
     setup:  data manifest + tokenizer check -> model -> AdamW -> resume from the state dir
     loop:   for step in start+1 .. total:
                 lr = schedule(step)
-                for each micro-batch of this rank: forward (bf16 autocast) + backward (grad accumulation)
+                for each micro-batch of this rank: forward (bf16 autocast) + backward (grad accumulation;
+                    on one GPU replayed from a CUDA graph, see graphs.py)
                 clip the global grad norm, AdamW step
                 every log_every steps: sync, log loss / lr / grad norm / tokens/s / MFU
                 periodically and on SIGUSR1 / SIGTERM: checkpoint the resumable state (atomically)
