@@ -11,15 +11,20 @@ from safetensors.torch import load_file
 from test_pretrain import TINY_MODEL, job_cfg, make_data, read_rows, run_cli
 
 
-def test_two_processes_match_one_at_the_same_global_batch(tmp_path):
+# ddp: DistributedDataParallel's hooks; allreduce: Dist.average_grads after the accumulation (what a
+# CUDA-graph micro-step uses on GPUs; the CPU has no graphs, so "auto" means ddp here)
+@pytest.mark.parametrize("grad_sync", ["ddp", "allreduce"])
+def test_two_processes_match_one_at_the_same_global_batch(tmp_path, grad_sync):
     manifest, tok = make_data(tmp_path / "data", n_tokens=30_000)
     # global batch 16 sequences: 1 process = 2 micro-batches of 8; 2 ranks = 1 micro-batch of 8 each
-    cfg = job_cfg(max_steps=12, global_batch_tokens=512, micro_batch_size=8, warmup_steps=3)
+    cfg = job_cfg(max_steps=12, global_batch_tokens=512, micro_batch_size=8, warmup_steps=3, grad_sync=grad_sync)
     one = run_cli(cfg, manifest, tok, tmp_path / "one", tmp_path / "s1", timeout=80)
     assert one.returncode == 0, one.stderr[-3000:]
     two = run_cli(cfg, manifest, tok, tmp_path / "two", tmp_path / "s2", extra=["--nproc", "2"], timeout=80)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "re-launching under torchrun" in two.stderr and "x 2 ranks" in two.stderr
+    how = "DDP" if grad_sync == "ddp" else "all-reduce after accumulation"
+    assert f"gradients averaged by {how}" in two.stderr
 
     r1, r2 = read_rows(tmp_path / "one" / "metrics.jsonl"), read_rows(tmp_path / "two" / "metrics.jsonl")
     assert [r["step"] for r in r1] == [r["step"] for r in r2] == list(range(1, 13))

@@ -31,7 +31,11 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max global grad norm; null: no clipping (norm still logged)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
-    cuda_graphs: bool = True  # one GPU: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
+    cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
+    # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the
+    # last backward; cannot be replayed from a graph); allreduce: bucketed all-reduces after the
+    # accumulation; auto: allreduce where the micro-step is a CUDA graph, else ddp
+    grad_sync: Literal["auto", "ddp", "allreduce"] = "auto"
     seed: int = 1234
     max_steps: int | None = None  # null: epochs of the data manifest (4 in the paper)
     log_every: int = 10

@@ -5,8 +5,10 @@ A pretrain job given more than one GPU re-launches *itself* under
 one plain command whatever ``resources.gpus`` is). N is ``--nproc`` when given, else the number of
 visible CUDA devices (``torch.cuda.device_count()``, which honours ``CUDA_VISIBLE_DEVICES`` as set
 by SLURM for ``--gpus`` / ``SLURM_GPUS_ON_NODE``). Under torchrun each rank uses
-``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo (tests). The model is replicated with DDP
-(150M parameters: optimizer state fits every GPU many times, so FSDP would only add traffic).
+``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo (tests). The model is replicated (150M
+parameters: optimizer state fits every GPU many times, so FSDP would only add traffic) and its
+gradients averaged either by DDP or, when the micro-step is a CUDA-graph replay, by
+``Dist.average_grads`` after the accumulation (``train.grad_sync``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,33 @@ class Dist:
             td.all_reduce(t, op=td.ReduceOp.SUM)
             t /= self.world
         return t
+
+    def broadcast_params(self, module: torch.nn.Module) -> None:
+        """Rank 0's parameters and buffers to every rank (what DDP does when it wraps a module)."""
+        if self.enabled:
+            with torch.no_grad():
+                for t in [*module.parameters(), *module.buffers()]:
+                    td.broadcast(t, src=0)
+
+    def average_grads(self, params: list[torch.Tensor], bucket_elems: int = 1 << 24) -> None:
+        """Mean of every ``.grad`` over ranks, in place: all-reduces of flat buckets of ~64 MB
+        (fp32), once per optimizer step. The alternative to DDP's hooks when the backward is a
+        CUDA-graph replay (``train.grad_sync``)."""
+        if not self.enabled:
+            return
+        for p in params:
+            if p.grad is None:  # every rank must reduce the same list
+                p.grad = torch.zeros_like(p)
+        bucket: list[torch.Tensor] = []
+        for i, p in enumerate(params):
+            bucket.append(p.grad)
+            if sum(g.numel() for g in bucket) >= bucket_elems or i == len(params) - 1:
+                flat = torch._utils._flatten_dense_tensors(bucket)
+                td.all_reduce(flat, op=td.ReduceOp.SUM)
+                flat /= self.world
+                for g, r in zip(bucket, torch._utils._unflatten_dense_tensors(flat, bucket)):
+                    g.copy_(r)
+                bucket = []
 
     def any(self, flags: list[bool]) -> list[bool]:
         """Element-wise OR of host-side flags over ranks (one small collective)."""

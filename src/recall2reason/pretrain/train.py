@@ -68,9 +68,10 @@ def compile_blocks(model) -> None:
 
 
 def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micro: int, lr: float,
-               cfg: TrainConfig, device: torch.device, graphed: GraphedMicroStep | None = None):
+               cfg: TrainConfig, device: torch.device, graphed: GraphedMicroStep | None = None, grad_sync=None):
     """One optimizer step over ``n_micro`` micro-batches; returns (mean loss, grad norm) as device tensors.
-    With ``graphed``, each micro-batch's fwd + bwd is a CUDA-graph replay (pretrain/graphs.py)."""
+    With ``graphed``, each micro-batch's fwd + bwd is a CUDA-graph replay (pretrain/graphs.py);
+    ``grad_sync(params)`` averages the accumulated gradients over ranks where DDP does not."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -86,6 +87,8 @@ def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micr
                 loss = (ddp_module or step_module)(inputs, targets)
             (loss / n_micro).backward()
         loss_sum += loss.detach()
+    if grad_sync is not None:
+        grad_sync(params)
     if cfg.grad_clip is not None:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
     else:
@@ -209,14 +212,20 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     if cfg.compile:
         compile_blocks(model)
     step_module = LossModule(model, cfg)
-    ddp = None
-    if dist.enabled:
+    use_graphs = cfg.cuda_graphs and device.type == "cuda"
+    graphed = GraphedMicroStep(step_module, params, n_micro, cfg.precision == "bf16") if use_graphs else None
+    ddp, grad_sync = None, None
+    if dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and not use_graphs)):
         from torch.nn.parallel import DistributedDataParallel
 
+        if graphed is not None:  # DDP's hooks cannot run inside a replayed backward
+            graphed = None
+            if dist.is_main:
+                log.info("train.grad_sync ddp: micro-steps run eagerly (no CUDA graph)")
         ddp = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-    graphed = None
-    if cfg.cuda_graphs and device.type == "cuda" and ddp is None:  # DDP's gradient hooks stay eager
-        graphed = GraphedMicroStep(step_module, params, n_micro, cfg.precision == "bf16")
+    elif dist.enabled:
+        dist.broadcast_params(step_module)
+        grad_sync = dist.average_grads
 
     order = DataOrder(shards.n_sequences, p["global_batch"], cfg.seed)
     batches = StepBatches(shards, order, dist.rank, dist.world, cfg.micro_batch_size, device)
@@ -226,8 +235,10 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     if dist.is_main:
         log.info(
             "%s: %.1fM params (%.1fM non-embedding), backend %s, %d steps x %d tokens (%d x %d seq x %d accum x %d ranks), "
-            "%.3g FLOPs/token, device %s", job.name, n_params / 1e6, n_non_embed / 1e6, model.backend, total_steps,
-            tokens_per_step, cfg.micro_batch_size, T, n_micro, dist.world, flops_per_token, device)
+            "%.3g FLOPs/token, device %s, CUDA-graph micro-step %s%s", job.name, n_params / 1e6, n_non_embed / 1e6,
+            model.backend, total_steps, tokens_per_step, cfg.micro_batch_size, T, n_micro, dist.world, flops_per_token,
+            device, "on" if graphed else "off",
+            "" if not dist.enabled else f", gradients averaged by {'DDP' if ddp is not None else 'all-reduce after accumulation'}")
     trackers = Trackers(cfg, job.name, state_dir, {"model": model_cfg.to_dict(), "train": to_dict(cfg)}) if dist.is_main else None
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -251,7 +262,8 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     try:
         for step in range(start_step + 1, total_steps + 1):
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, total_steps, cfg.final_lr_ratio)
-            loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device, graphed)
+            loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device, graphed,
+                                         grad_sync)
 
             is_log = step % cfg.log_every == 0 or step == total_steps or step == 1
             if is_log:
