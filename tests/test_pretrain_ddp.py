@@ -37,3 +37,33 @@ def test_two_processes_match_one_at_the_same_global_batch(tmp_path, grad_sync):
     for n in w1:
         torch.testing.assert_close(w2[n], w1[n], rtol=1e-4, atol=1e-5)
     assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2
+
+
+def _average_grads_rank(rank: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as td
+
+    from recall2reason.pretrain.distributed import Dist
+
+    td.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)  # the same parameters on both ranks, rank-dependent gradients
+        params = [torch.nn.Parameter(torch.zeros(n)) for n in (3, 4, 1, 6, 2)]
+        for i, p in enumerate(params[:-1]):  # the last has no gradient on rank 1
+            p.grad = torch.full_like(p, float(10 * i + rank))
+        if rank == 0:
+            params[-1].grad = torch.full_like(params[-1], 4.0)
+        Dist(rank=rank, world=2).average_grads(params, bucket_elems=5)  # several buckets, one split mid-list
+        torch.save([p.grad for p in params], f"{out_dir}/grads{rank}.pt")
+    finally:
+        td.destroy_process_group()
+
+
+def test_average_grads_is_the_mean_over_ranks_bucket_by_bucket(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_average_grads_rank, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        grads = torch.load(tmp_path / f"grads{rank}.pt")
+        for i, g in enumerate(grads[:-1]):
+            torch.testing.assert_close(g, torch.full_like(g, 10 * i + 0.5))
+        torch.testing.assert_close(grads[-1], torch.full((2,), 2.0))  # (4 + 0) / 2: a missing grad counts as zero
