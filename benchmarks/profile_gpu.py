@@ -221,13 +221,13 @@ def profile_train(args, out: Path) -> list[dict]:
     for mb, accum in args.train_batches:
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto")
         try:
-            r = tt.bench_one(spec, a, torch.device("cuda"), compile=True)
+            r = tt.bench_one(spec, a, torch.device("cuda"), compile=True, graphs=True)  # the trainer's default
         except Exception as e:
             r = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
         finally:
             torch._dynamo.reset()
             torch.cuda.empty_cache()
-        r["variant"] = f"micro-batch {mb} x accum {accum}"
+        r["variant"] = f"micro-batch {mb} x accum {accum}, CUDA graph"
         print(f"[train] {r['variant']}: " + json.dumps({k: r.get(k) for k in ('tokens_per_s', 'mfu', 'peak_mem_gib', 'warmup_s', 'error')}), flush=True)
         results.append(r)
     return results
