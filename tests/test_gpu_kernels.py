@@ -52,19 +52,37 @@ def _upstream(name: str):
         pytest.skip(f"upstream layer class for {name} not importable: {e}")
 
 
+def _fla_layer_class(module: str, cls: str):
+    """FLA's layer class. ``fla.layers``' __init__ imports every layer, and some of them need
+    ``transformers``; GLA's and GDN's modules need only fla-core, so where the package import
+    fails, load the one module under a bare ``fla.layers`` package."""
+    import importlib
+    import sys
+    import types
+    from pathlib import Path
+
+    try:
+        return getattr(importlib.import_module("fla.layers"), cls)
+    except ImportError:
+        import fla
+
+        pkg = types.ModuleType("fla.layers")
+        pkg.__path__ = [str(Path(fla.__file__).parent / "layers")]
+        sys.modules["fla.layers"] = pkg
+        return getattr(importlib.import_module(f"fla.layers.{module}"), cls)
+
+
 def _upstream_layer(name: str):
     if name == "mamba":
         from mamba_ssm.modules.mamba_simple import Mamba
 
         return Mamba(d_model=768, d_state=16, d_conv=4, expand=1, dt_rank=32)
     if name == "gla":
-        from fla.layers import GatedLinearAttention
-
+        GatedLinearAttention = _fla_layer_class("gla", "GatedLinearAttention")
         return GatedLinearAttention(mode="chunk", hidden_size=768, expand_k=1.0, expand_v=1.0, num_heads=12,
                                     use_short_conv=True, conv_size=4, conv_bias=False, use_output_gate=False,
                                     gate_fn="swish", gate_logit_normalizer=16, gate_low_rank_dim=16, fuse_norm=True)
-    from fla.layers import GatedDeltaNet
-
+    GatedDeltaNet = _fla_layer_class("gated_deltanet", "GatedDeltaNet")
     return GatedDeltaNet(hidden_size=768, expand_v=1.0, head_dim=64, num_heads=12, use_gate=False,
                          use_short_conv=True, conv_size=4, conv_bias=False)
 
