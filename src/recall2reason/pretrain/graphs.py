@@ -88,6 +88,8 @@ class GraphedMicroStep:
                 self.zero_grads()
         if self.graph is None:
             return self._fwd_bwd(inputs, targets)
+        if inputs.shape != self.inputs.shape or targets.shape != self.targets.shape:
+            raise ValueError(f"micro-batch {tuple(inputs.shape)} differs from the captured {tuple(self.inputs.shape)}")
         self.inputs.copy_(inputs)
         self.targets.copy_(targets)
         self.graph.replay()
