@@ -49,7 +49,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     if compile:
         compile_blocks(model)
     step_module = LossModule(model, cfg)
-    graphed = GraphedMicroStep(step_module, params, args.accum, args.precision == "bf16") if graphs and device.type == "cuda" else None
+    graphed = GraphedMicroStep.from_config(step_module, params, args.accum, cfg, device)
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
     data = torch.randint(0, V, (args.accum, B, T + 1), device=device)
     micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(args.accum)]

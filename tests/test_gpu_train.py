@@ -38,7 +38,7 @@ def _run(graphs: bool, layers: list[str], steps: int = 3, accum: int = 2, B: int
     params = list(model.parameters())
     compile_blocks(model)
     lm = LossModule(model, cfg)
-    graphed = GraphedMicroStep(lm, params, accum, bf16=True) if graphs else None
+    graphed = GraphedMicroStep.from_config(lm, params, accum, cfg, torch.device("cuda"))
     first_grads = {}  # the first step's accumulated gradients, just before AdamW reads them
 
     def keep_first_grads(*_):

@@ -95,15 +95,17 @@ class Dist:
             if p.grad is None:  # every rank must reduce the same list
                 p.grad = torch.zeros_like(p)
         bucket: list[torch.Tensor] = []
+        size = 0
         for i, p in enumerate(params):
             bucket.append(p.grad)
-            if sum(g.numel() for g in bucket) >= bucket_elems or i == len(params) - 1:
+            size += p.grad.numel()
+            if size >= bucket_elems or i == len(params) - 1:
                 flat = torch._utils._flatten_dense_tensors(bucket)
                 td.all_reduce(flat, op=td.ReduceOp.SUM)
                 flat /= self.world
                 for g, r in zip(bucket, torch._utils._unflatten_dense_tensors(flat, bucket)):
                     g.copy_(r)
-                bucket = []
+                bucket, size = [], 0
 
     def any(self, flags: list[bool]) -> list[bool]:
         """Element-wise OR of host-side flags over ranks (one small collective)."""

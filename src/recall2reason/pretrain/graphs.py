@@ -17,8 +17,8 @@ place instead of setting it to None, since the graph writes to fixed addresses.
 
 Warm-up only touches ``.grad`` (zeroed afterwards), never the weights or optimizer state, so a
 graphed run computes what an eager one does (tests/test_gpu_train.py compares them on a GPU).
-Where capture fails (a kernel that syncs with the host, say), ``GraphedMicroStep.capture`` raises
-and the trainer falls back to eager steps with a warning.
+Where capture fails (a kernel that syncs with the host, say), the step warns once and runs every
+micro-step eagerly from then on.
 """
 
 from __future__ import annotations
@@ -41,6 +41,13 @@ class GraphedMicroStep:
         self.bf16, self.warmup = bf16, warmup
         self.graph = self.inputs = self.targets = self.loss = None
         self.failed: str | None = None  # why capture failed, if it did
+
+    @classmethod
+    def from_config(cls, step_module, params, n_micro: int, cfg, device: torch.device) -> "GraphedMicroStep | None":
+        """The trainer's choice: a graphed step where ``train.cuda_graphs`` is on and the device is CUDA."""
+        if not (cfg.cuda_graphs and device.type == "cuda"):
+            return None
+        return cls(step_module, params, n_micro, bf16=cfg.precision == "bf16")
 
     def _fwd_bwd(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # the autocast weight cache must stay off: cached casts made inside a capture would be
@@ -84,7 +91,6 @@ class GraphedMicroStep:
                 self.failed = f"{type(e).__name__}: {e}"
                 log.warning("CUDA graph capture of the micro-step failed (%s); training eagerly", self.failed)
                 torch.cuda.synchronize()
-                self.graph = None
                 self.zero_grads()
         if self.graph is None:
             return self._fwd_bwd(inputs, targets)

@@ -212,10 +212,9 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     if cfg.compile:
         compile_blocks(model)
     step_module = LossModule(model, cfg)
-    use_graphs = cfg.cuda_graphs and device.type == "cuda"
-    graphed = GraphedMicroStep(step_module, params, n_micro, cfg.precision == "bf16") if use_graphs else None
+    graphed = GraphedMicroStep.from_config(step_module, params, n_micro, cfg, device)
     ddp, grad_sync = None, None
-    if dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and not use_graphs)):
+    if dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and graphed is None)):
         from torch.nn.parallel import DistributedDataParallel
 
         if graphed is not None:  # DDP's hooks cannot run inside a replayed backward
