@@ -8,6 +8,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            / argmax, the same step under torch.compile, and the CUDA kernels of three eager steps
 --train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of the stage's
            step at micro-batch 16 and 32 through benchmarks/train_throughput.py
+--attn-sweep  the Triton decode attention's launch configurations (keys per program, warps) at
+           the Transformer's decode shape: ms per graphed call of one layer, and the HBM bandwidth
+           its K/V reads reach
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block sizes, probes, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -110,7 +113,7 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
             gen = torch.Generator().manual_seed(0)
             t0 = time.perf_counter()
             eng = Engine(model, batch_size=B, max_len=P + N, max_new_tokens=N, eos_id=2, temperature=0.8, top_p=0.9,
-                         ignore_eos=True, cuda_graph=True, compile_step=compile_step)
+                         ignore_eos=True, cuda_graph=True, compile_step=compile_step, sampling_kernel=True)
             eng.warmup(prompt_len=P)
             res["warmup_s"] = time.perf_counter() - t0
             spread_rows(eng, P, gen)
@@ -135,6 +138,10 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
                         table = kernel_table(eng._step, out / f"kernels_sample_{name}.txt")
                         print("\n".join(table.splitlines()[:24]), flush=True)
                         reset()
+                elif B == args.batches[0]:
+                    table = kernel_table(eng._step_fn, out / f"kernels_sample_{name}_compiled.txt")
+                    print("\n".join(table.splitlines()[:30]), flush=True)
+                    reset()
                 res["tok_s_at_step_ms"] = B / res["step_ms"] * 1e3
             except Exception as e:  # report, do not stop the other measurements
                 res["error"] = f"{type(e).__name__}: {str(e)[:300]}"
@@ -184,6 +191,39 @@ def nucleus_sweep(args) -> list[dict]:
                 rows.append(res)
             res = {"batch": B, "logits": kind, "softmax_ms": round(graphed_ms(lambda: torch.softmax(logits.float() / 0.8, -1)), 4)}
             print("[nucleus] " + json.dumps(res), flush=True)
+            rows.append(res)
+    return rows
+
+
+ATTN_CONFIGS = [  # one block per chunk (the first default), then chunks read in pipelined blocks
+    *({"SPLIT": sp, "BLOCK": sp, "num_warps": w, "num_stages": 1} for sp, w in ((128, 2), (128, 4), (256, 4))),
+    *({"SPLIT": sp, "BLOCK": bl, "num_warps": w, "num_stages": st}
+      for sp in (256, 512, 1024) for bl in (64, 128) for st in (2, 3) for w in (2, 4)),
+]
+
+
+@torch.inference_mode()
+def attn_sweep(args) -> list[dict]:
+    from recall2reason.models.ops.decode_attention import decode_attention, decode_attention_reference
+
+    H, D, P, N = 12, 64, 128, 1024
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    rows = []
+    for B in args.batches:
+        q = torch.randn(B, H, D, device="cuda", generator=gen).bfloat16()
+        k, v = (torch.randn(B, H, P + N, D, device="cuda", generator=gen).bfloat16() for _ in range(2))
+        pos = torch.randint(P, P + N, (B,), device="cuda", generator=gen)  # mid-generation rows
+        gbytes = float((pos + 1).sum()) * H * D * 2 * 2 / 1e9  # K and V, bf16
+        ref = decode_attention_reference(q, k, v, pos).float()
+        for cfg in ATTN_CONFIGS:
+            res = {"batch": B, **cfg, "gbytes": round(gbytes, 3)}
+            try:
+                err = (decode_attention(q, k, v, pos, config=cfg).float() - ref).abs().max().item()
+                ms = graphed_ms(lambda: decode_attention(q, k, v, pos, config=cfg), reps=50)
+                res.update(ms=round(ms, 4), tb_s=round(gbytes / ms, 3), max_err=err)
+            except Exception as e:
+                res["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            print("[attn] " + json.dumps(res), flush=True)
             rows.append(res)
     return rows
 
@@ -238,6 +278,7 @@ def main() -> int:
     p.add_argument("--sample", action="store_true")
     p.add_argument("--train", action="store_true")
     p.add_argument("--nucleus-sweep", action="store_true")
+    p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
@@ -248,7 +289,9 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": []}
+    if args.attn_sweep:
+        result["attn"] = attn_sweep(args)
     if args.nucleus_sweep:
         result["nucleus"] = nucleus_sweep(args)
     if args.sample:

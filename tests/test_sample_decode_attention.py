@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from recall2reason.models.ops.decode_attention import SPLIT, decode_attention_reference
+from recall2reason.models.ops.decode_attention import DEFAULT_CONFIG, decode_attention_reference
 
 
 def test_reference_matches_masked_sdpa():
@@ -28,8 +28,13 @@ def test_triton_kernel_in_interpreter():
 
     dev = "cpu" if os.environ.get("TRITON_INTERPRET") == "1" else "cuda"
     torch.manual_seed(1)
-    for B, H, Hkv, L, D in [(3, 4, 2, 2 * SPLIT + 44, 16), (4, 6, 6, SPLIT, 32)]:
-        q, k, v = (torch.randn(*shape, device=dev) for shape in ((B, H, D), (B, Hkv, L, D), (B, Hkv, L, D)))
-        pos = torch.tensor([0, L - 1, SPLIT, SPLIT - 1], device=dev)[:B]  # first key only, all keys, chunk edges
-        got = decode_attention(q, k, v, pos)
-        assert torch.allclose(got, decode_attention_reference(q, k, v, pos), atol=1e-5)
+    # the default, and chunks read in several blocks (online softmax across blocks, a partial last block)
+    for cfg in (DEFAULT_CONFIG, {"SPLIT": 64, "BLOCK": 16, "num_stages": 2}):
+        split = cfg["SPLIT"]
+        for B, H, Hkv, L, D in [(3, 4, 2, 2 * split + 44, 16), (4, 6, 6, split, 32), (4, 2, 1, split + 7, 16)]:
+            q, k, v = (torch.randn(*shape, device=dev) for shape in ((B, H, D), (B, Hkv, L, D), (B, Hkv, L, D)))
+            pos = torch.tensor([0, L - 1, split, split - 1], device=dev)[:B]  # first key only, all keys, chunk edges
+            if L == split + 7:
+                pos = torch.tensor([split + 2, 16, 17, 5], device=dev)  # block edges of the second config
+            got = decode_attention(q, k, v, pos, config=cfg)
+            assert torch.allclose(got, decode_attention_reference(q, k, v, pos), atol=1e-5)

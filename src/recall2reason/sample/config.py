@@ -23,7 +23,7 @@ class SampleConfig:
     dtype: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     cuda_graph: bool = True  # capture the decode step (+ sampling) in a CUDA graph on GPU
     attention_kernel: bool = True  # CUDA: Triton decode attention reading only each row's own keys
-    # both faster per step on an H100 but not yet verified end to end on a GPU (BENCHMARKS.md): off
+    # both verified end to end on an H200 (BENCHMARKS.md, sample): on by default
     compile: bool = True  # CUDA: torch.compile the decode step before capture (falls back to eager on failure)
     sampling_kernel: bool = True  # CUDA: sort-free Triton nucleus sampling (exact; sample/nucleus_triton.py)
     sync_every: int = 4  # decode steps between host checks for finished rows (GPU); 1 on CPU

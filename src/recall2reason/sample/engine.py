@@ -19,6 +19,7 @@ writes go to its own state row and to a scratch column), and sampling is counter
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -100,6 +101,8 @@ class Engine:
         self._cached_prompt: tuple[int, ...] | None = None
         self._prompt_logits: torch.Tensor | None = None
         self.steps_run = 0  # decode steps replayed (each computes all B rows)
+        # host wall seconds per phase of generate(): "step" includes waiting for the device
+        self.phase_s = {"fill": 0.0, "step": 0.0, "harvest": 0.0}
 
     # -- the decode step (graph body) -------------------------------------------------------
     def _step(self) -> None:
@@ -238,27 +241,36 @@ class Engine:
                         break
                     batch.append(r)
                 if batch:
+                    t0 = time.perf_counter()
                     self._fill(free[: len(batch)], batch)
+                    self.phase_s["fill"] += time.perf_counter() - t0
                     for s, r in zip(free, batch):
                         slot_req[s] = r
             if all(r is None for r in slot_req):
                 return
+            t0 = time.perf_counter()
             alive = self.alive.cpu()
             if bool(alive.any()):
                 for _ in range(self.sync_every):
                     self._run_step()
                 alive = self.alive.cpu()
+            t1 = time.perf_counter()
+            self.phase_s["step"] += t1 - t0
             done = [s for s in range(self.B) if slot_req[s] is not None and not alive[s]]
             if not done:
+                self.phase_s["harvest"] += time.perf_counter() - t1
                 continue
             idx = torch.tensor(done, dtype=torch.long, device=self.device)
             ngen = self.ngen.index_select(0, idx).cpu().tolist()
             rows = self.out.index_select(0, idx)[:, : max(ngen)].cpu().tolist()
+            finished = []
             for s, n, row in zip(done, ngen, rows):
                 toks = row[:n]
                 if not self.ignore_eos and toks and toks[-1] == self.eos_id:
                     reason, toks = "eos", toks[:-1]
                 else:
                     reason = "length"
-                yield Completion(slot_req[s].key, toks, reason, n)
+                finished.append(Completion(slot_req[s].key, toks, reason, n))
                 slot_req[s] = None
+            self.phase_s["harvest"] += time.perf_counter() - t1
+            yield from finished

@@ -14,7 +14,9 @@ import math
 
 import torch
 
-SPLIT = 128
+# launch configuration: keys per program, warps; measured on the H200 by
+# `benchmarks/profile_gpu.py --attn-sweep` (BENCHMARKS.md)
+DEFAULT_CONFIG = {"SPLIT": 128, "BLOCK": 128, "num_warps": 4, "num_stages": 1}
 _kernel = None
 
 
@@ -37,35 +39,48 @@ def _build_kernel():
     @triton.jit
     def kernel(Q, K, V, POS, ACC, M, L, sm_scale,
                s_qb, s_qh, s_kb, s_kh, s_kl, s_vb, s_vh, s_vl,
-               H: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr, SPLIT: tl.constexpr, NS: tl.constexpr):
+               H: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr, SPLIT: tl.constexpr, BLOCK: tl.constexpr,
+               NS: tl.constexpr, STAGES: tl.constexpr):
+        # one program per (row, head, chunk of SPLIT keys); the chunk is read BLOCK keys at a time
+        # (online softmax) and only up to the row's length, so chunks past it cost no reads
         bh = tl.program_id(0)
         sp = tl.program_id(1)
         b = bh // H
         h = bh % H
         hk = h // GROUP
         n = tl.load(POS + b) + 1  # keys 0..pos visible
+        start = sp * SPLIT
+        hi = tl.minimum(n - start, SPLIT)  # keys of this chunk that are visible (<= 0: none)
         d = tl.arange(0, D)
-        idx = sp * SPLIT + tl.arange(0, SPLIT)
-        valid = idx < n
         q = tl.load(Q + b * s_qb + h * s_qh + d).to(tl.float32) * sm_scale
-        k = tl.load(K + b * s_kb + hk * s_kh + idx[:, None] * s_kl + d[None, :], mask=valid[:, None], other=0.0)
-        s = tl.sum(k.to(tl.float32) * q[None, :], axis=1)
-        s = tl.where(valid, s, float("-inf"))
-        m = tl.max(s, axis=0)
-        m_safe = tl.where(m == float("-inf"), 0.0, m)  # an empty chunk: all weights 0
-        p = tl.exp(s - m_safe)
-        v = tl.load(V + b * s_vb + hk * s_vh + idx[:, None] * s_vl + d[None, :], mask=valid[:, None], other=0.0)
-        acc = tl.sum(p[:, None] * v.to(tl.float32), axis=0)
+        k_row = K + b * s_kb + hk * s_kh + start * s_kl
+        v_row = V + b * s_vb + hk * s_vh + start * s_vl
+        m_i = tl.max(tl.full([BLOCK], float("-inf"), tl.float32), axis=0)
+        l_i = tl.sum(tl.zeros([BLOCK], tl.float32), axis=0)
+        acc = tl.zeros([D], tl.float32)
+        for off in tl.range(0, hi, BLOCK, num_stages=STAGES):
+            idx = off + tl.arange(0, BLOCK)
+            valid = idx < hi
+            k = tl.load(k_row + idx[:, None] * s_kl + d[None, :], mask=valid[:, None], other=0.0)
+            v = tl.load(v_row + idx[:, None] * s_vl + d[None, :], mask=valid[:, None], other=0.0)
+            s = tl.where(valid, tl.sum(k.to(tl.float32) * q[None, :], axis=1), float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(s, axis=0))  # finite: every block holds >= 1 visible key
+            alpha = tl.exp(m_i - m_new)
+            p = tl.exp(s - m_new)
+            acc = acc * alpha + tl.sum(p[:, None] * v.to(tl.float32), axis=0)
+            l_i = l_i * alpha + tl.sum(p, axis=0)
+            m_i = m_new
         out = (bh * NS + sp)
         tl.store(ACC + out * D + d, acc)
-        tl.store(M + out, m)
-        tl.store(L + out, tl.sum(p, axis=0))
+        tl.store(M + out, m_i)  # -inf for an empty chunk: weight 0 in the merge
+        tl.store(L + out, l_i)
 
     return kernel
 
 
-def decode_attention(q, k_cache, v_cache, pos):
-    """Triton version of :func:`decode_attention_reference` (same arguments and result)."""
+def decode_attention(q, k_cache, v_cache, pos, config: dict | None = None):
+    """Triton version of :func:`decode_attention_reference` (same arguments and result);
+    ``config`` overrides :data:`DEFAULT_CONFIG` (benchmarks)."""
     global _kernel
     if _kernel is None:
         _kernel = _build_kernel()
@@ -73,8 +88,10 @@ def decode_attention(q, k_cache, v_cache, pos):
     Hkv, Lmax = k_cache.shape[1], k_cache.shape[2]
     if D & (D - 1) or k_cache.stride(-1) != 1 or v_cache.stride(-1) != 1:
         return decode_attention_reference(q, k_cache, v_cache, pos)
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    split, block = cfg["SPLIT"], min(cfg["BLOCK"], cfg["SPLIT"])
     q = q.contiguous()
-    ns = -(-Lmax // SPLIT)
+    ns = -(-Lmax // split)
     acc = torch.empty(B * H * ns, D, device=q.device, dtype=torch.float32)
     m = torch.empty(B * H * ns, device=q.device, dtype=torch.float32)
     l_ = torch.empty(B * H * ns, device=q.device, dtype=torch.float32)
@@ -82,7 +99,7 @@ def decode_attention(q, k_cache, v_cache, pos):
         q, k_cache, v_cache, pos, acc, m, l_, 1.0 / math.sqrt(D),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-        H=H, GROUP=H // Hkv, D=D, SPLIT=SPLIT, NS=ns,
+        H=H, GROUP=H // Hkv, D=D, SPLIT=split, BLOCK=block, NS=ns, STAGES=cfg["num_stages"], num_warps=cfg["num_warps"],
     )
     # merge the chunks' partial softmaxes (empty chunks have m = -inf and weight 0)
     m = m.view(B, H, ns)
