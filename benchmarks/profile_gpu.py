@@ -109,13 +109,14 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
     rows = []
     for B in args.batches:
         for compile_step in ([False, True] if args.compile_step else [False]):
-            res = {"model": name, "backend": model.backend, "batch": B, "compiled": compile_step}
+            res = {"model": name, "backend": model.backend, "batch": B, "compile_requested": compile_step}
             gen = torch.Generator().manual_seed(0)
             t0 = time.perf_counter()
             eng = Engine(model, batch_size=B, max_len=P + N, max_new_tokens=N, eos_id=2, temperature=0.8, top_p=0.9,
                          ignore_eos=True, cuda_graph=True, compile_step=compile_step, sampling_kernel=True)
             eng.warmup(prompt_len=P)
             res["warmup_s"] = time.perf_counter() - t0
+            res["compiled"] = eng.step_compiled  # False if compiling failed and the eager step was captured
             spread_rows(eng, P, gen)
             snap = [t.clone() for t in (eng.pos, eng.ngen, eng.tok)]
 
@@ -198,7 +199,7 @@ def nucleus_sweep(args) -> list[dict]:
 ATTN_CONFIGS = [  # one block per chunk (the first default), then chunks read in pipelined blocks
     *({"SPLIT": sp, "BLOCK": sp, "num_warps": w, "num_stages": 1} for sp, w in ((128, 2), (128, 4), (256, 4))),
     *({"SPLIT": sp, "BLOCK": bl, "num_warps": w, "num_stages": st}
-      for sp in (256, 512, 1024) for bl in (64, 128) for st in (2, 3) for w in (2, 4)),
+      for sp in (256, 512) for bl in (32, 64) for st in (2, 3, 4) for w in (1, 2)),
 ]
 
 

@@ -72,7 +72,7 @@ def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
     secs = time.perf_counter() - t0
     assert tokens == len(reqs) * args.new_tokens
     res = {"tokens": tokens, "completions": len(reqs), "secs": secs, "tok_s": tokens / secs,
-           "steps": eng.steps_run, "warmup_s": t_warm,
+           "steps": eng.steps_run, "warmup_s": t_warm, "step_compiled": eng.step_compiled,
            # where the wall time went: filling slots (prefill), stepping (incl. waiting), harvesting
            **{f"{k}_s": round(v, 3) for k, v in eng.phase_s.items()},
            "ms_per_step": round(eng.phase_s["step"] / max(eng.steps_run, 1) * 1e3, 3)}
@@ -245,7 +245,7 @@ def main() -> int:
             results[m] = r
             print(f"{m:12s} {r['tok_s']:>10,.0f} new tok/s  ({r['tokens']} tokens in {r['secs']:.1f} s, "
                   f"warm-up {r['warmup_s']:.1f} s, backend {model.backend}, reorder-reproducible {r['repro_ok']}; "
-                  f"fill {r['fill_s']} s, {r['ms_per_step']} ms per step, harvest {r['harvest_s']} s)", flush=True)
+                  f"fill {r['fill_s']} s, {r['ms_per_step']} ms per step, harvest {r['harvest_s']} s, compiled step {r['step_compiled']})", flush=True)
             if m == "transformer" and args.attn_compare:
                 r2 = bench_engine(model, args, dev, attention_kernel=False)
                 results["transformer[sdpa]"] = r2

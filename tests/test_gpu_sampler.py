@@ -38,7 +38,10 @@ def _requests():
 def _generate(model, reqs, **opts):
     eng = Engine(model, batch_size=8, max_len=40 + 48, max_new_tokens=48, eos_id=2, temperature=0.8, top_p=0.9,
                  sync_every=4, **opts)
-    return {c.key: c.tokens for c in eng.generate(reqs)}
+    out = {c.key: c.tokens for c in eng.generate(reqs)}
+    # the engine falls back to the eager step when compiling fails (a warning): here that is a failure
+    assert eng.step_compiled == bool(opts.get("compile_step")), "the compiled decode step fell back to eager"
+    return out
 
 
 @pytest.mark.parametrize("compile_step", [False, True], ids=["eager", "compiled"])

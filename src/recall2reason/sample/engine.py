@@ -120,6 +120,11 @@ class Engine:
         self.pos.copy_(torch.where(alive, self.pos + 1, self.pos))
         self.alive.copy_(alive & ~done)
 
+    @property
+    def step_compiled(self) -> bool:
+        """Whether the decode step runs compiled (False when compiling failed and the eager step was captured)."""
+        return self._step_fn is not self._step
+
     def _run_step(self) -> None:
         if not self._use_graph:
             self._step_fn()
