@@ -170,6 +170,10 @@ class Engine:
         benchmark's clock starts on a warm engine. Only call between generate() calls."""
         if prompt_len:
             self._prefill(tuple([0] * prompt_len))
+            # the fill samples first tokens outside the graph: compile that (eager) sampler too,
+            # or the first fill pays it (~1.7 s for the Triton top-p kernel, seen on the H200)
+            keys = torch.zeros(self.B, dtype=torch.long, device=self.device)
+            self._sample(self._prompt_logits.expand(self.B, -1), keys, keys, self.temperature, self.top_p)
             self._cached_prompt = None
         for _ in range(steps):
             self._run_step()
