@@ -239,6 +239,7 @@ class Engine:
         it = iter(requests)
         slot_req: list[Request | None] = [None] * self.B
         exhausted = False
+        alive = None  # host copy of self.alive; None when a fill changed it since the last read
         while True:
             free = [s for s in range(self.B) if slot_req[s] is None]
             if free and not exhausted:
@@ -255,10 +256,12 @@ class Engine:
                     self.phase_s["fill"] += time.perf_counter() - t0
                     for s, r in zip(free, batch):
                         slot_req[s] = r
+                    alive = None
             if all(r is None for r in slot_req):
                 return
             t0 = time.perf_counter()
-            alive = self.alive.cpu()
+            if alive is None:  # one host sync per check, not two
+                alive = self.alive.cpu()
             if bool(alive.any()):
                 for _ in range(self.sync_every):
                     self._run_step()
