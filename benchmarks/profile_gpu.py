@@ -11,6 +11,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 --attn-sweep  the Triton decode attention's launch configurations (keys per program, warps) at
            the Transformer's decode shape: ms per graphed call of one layer, and the HBM bandwidth
            its K/V reads reach
+--sdpa-sweep  the training attention (causal SDPA, micro-batch 16 x 12 heads x 2048 x 64, bf16)
+           forward + backward with each fused backend (flash, cuDNN, efficient): ms, TFLOP/s,
+           and the difference of output and dq from flash
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block sizes, probes, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -229,6 +232,51 @@ def attn_sweep(args) -> list[dict]:
     return rows
 
 
+def sdpa_sweep(args) -> list[dict]:
+    """Causal SDPA forward + backward of one training attention layer (micro-batch 16, 12 heads x
+    2048 x 64, bf16) with each fused backend; output and dq compared with flash."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    B, H, T, D = 16, 12, 2048, 64
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(B, H, T, D, device="cuda", generator=gen).bfloat16().requires_grad_() for _ in range(3))
+    dy = torch.randn(B, H, T, D, device="cuda", generator=gen).bfloat16()
+    rows, ref = [], None
+    for name in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"):
+        backend = getattr(SDPBackend, name)
+        res = {"backend": name}
+
+        def fwd_bwd():
+            with sdpa_kernel([backend]):
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            dq, = torch.autograd.grad(y, q, dy)
+            return y, dq
+
+        try:
+            y, dq = fwd_bwd()
+            if ref is None:
+                ref = (y.float(), dq.float())
+            res["out_rel_diff_vs_flash"] = ((y.float() - ref[0]).norm() / ref[0].norm()).item()
+            res["dq_rel_diff_vs_flash"] = ((dq.float() - ref[1]).norm() / ref[1].norm()).item()
+            for _ in range(3):
+                fwd_bwd()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(20):
+                fwd_bwd()
+            end.record()
+            torch.cuda.synchronize()
+            ms = start.elapsed_time(end) / 20
+            flops = 4 * B * H * T * T * D / 2 * 3.5  # causal: fwd 2 matmuls, bwd 5 -> 3.5x the fwd
+            res.update(ms_fwd_bwd=round(ms, 4), tflops=round(flops / ms / 1e9, 1))
+        except Exception as e:
+            res["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        print("[sdpa] " + json.dumps(res), flush=True)
+        rows.append(res)
+    return rows
+
+
 def profile_train(args, out: Path) -> list[dict]:
     import train_throughput as tt
     from recall2reason.pretrain.config import TrainConfig
@@ -280,6 +328,7 @@ def main() -> int:
     p.add_argument("--train", action="store_true")
     p.add_argument("--nucleus-sweep", action="store_true")
     p.add_argument("--attn-sweep", action="store_true")
+    p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
@@ -290,7 +339,9 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": []}
+    if args.sdpa_sweep:
+        result["sdpa"] = sdpa_sweep(args)
     if args.attn_sweep:
         result["attn"] = attn_sweep(args)
     if args.nucleus_sweep:

@@ -32,6 +32,9 @@ class TrainConfig:
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
     cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
+    # CUDA: which SDPA kernel trains the attention layers. auto: torch's own order (flash first);
+    # cudnn: cuDNN's fused attention first, flash where cuDNN cannot run the call
+    sdpa_backend: Literal["auto", "flash", "cudnn"] = "auto"
     # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the
     # last backward; cannot be replayed from a graph); allreduce: bucketed all-reduces after the
     # accumulation; auto: allreduce where the micro-step is a CUDA graph, else ddp

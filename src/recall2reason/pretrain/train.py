@@ -54,10 +54,23 @@ class LossModule(nn.Module):
         self.chunk = cfg.loss_chunk_tokens
         self.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
         self.compile_loss = cfg.compile
+        self.sdpa_backend = cfg.sdpa_backend
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        h = self.model.hidden(inputs)
+        # the forward's SDPA op fixes the backward's, so choosing it here covers both
+        with sdpa_backends(self.sdpa_backend, inputs.device):
+            h = self.model.hidden(inputs)
         return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
+
+
+def sdpa_backends(choice: str, device: torch.device):
+    """Context selecting the SDPA kernels of ``train.sdpa_backend`` (CUDA only; a no-op for auto / CPU)."""
+    if choice == "auto" or device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    order = {"flash": [SDPBackend.FLASH_ATTENTION], "cudnn": [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]}[choice]
+    return sdpa_kernel(order, set_priority=True)
 
 
 def compile_blocks(model) -> None:
