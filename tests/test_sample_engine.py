@@ -172,3 +172,12 @@ def test_engine_edge_cases():
 def test_archs_cover_every_registered_mixer():
     assert {m for a in ARCHS.values() for m in a} == set(MIXERS)
     assert list(itertools.chain(ARCHS))  # non-empty
+
+
+def test_step_compiled_reports_what_runs():
+    # CPU: the compile option is CUDA-only, so the step runs eager whatever was asked
+    model = tiny_model(["attention"], dtype=torch.float32)
+    for compile_step in (False, True):
+        eng = Engine(model, batch_size=2, max_len=16, max_new_tokens=4, eos_id=2, temperature=1, top_p=1,
+                     compile_step=compile_step)
+        assert eng.step_compiled is False

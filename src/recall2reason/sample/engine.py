@@ -96,7 +96,8 @@ class Engine:
 
             self._sample = sample_next_triton
         self._step_fn = self._step
-        if compile_step and self.device.type == "cuda":
+        self._compiled = compile_step and self.device.type == "cuda"
+        if self._compiled:
             self._step_fn = torch.compile(self._step, dynamic=False)
         self._cached_prompt: tuple[int, ...] | None = None
         self._prompt_logits: torch.Tensor | None = None
@@ -123,7 +124,7 @@ class Engine:
     @property
     def step_compiled(self) -> bool:
         """Whether the decode step runs compiled (False when compiling failed and the eager step was captured)."""
-        return self._step_fn is not self._step
+        return self._compiled  # a flag: `self._step` is a new bound-method object at every access
 
     def _run_step(self) -> None:
         if not self._use_graph:
@@ -138,10 +139,10 @@ class Engine:
         try:
             self._capture_fn()
         except Exception as e:  # noqa: BLE001 - a compiler failure must not stop sampling
-            if self._step_fn is self._step:
+            if not self._compiled:
                 raise
             log.warning("compiled decode step failed (%s: %s); capturing the eager step instead", type(e).__name__, e)
-            self._step_fn = self._step
+            self._step_fn, self._compiled = self._step, False
             self._capture_fn()
 
     def _capture_fn(self) -> None:
