@@ -12,8 +12,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            the Transformer's decode shape: ms per graphed call of one layer, and the HBM bandwidth
            its K/V reads reach
 --sdpa-sweep  the training attention (causal SDPA, micro-batch 16 x 12 heads x 2048 x 64, bf16)
-           forward + backward with each fused backend (flash, cuDNN, efficient): ms, TFLOP/s,
-           and the difference of output and dq from flash
+           forward + backward with each fused backend forced (flash, cuDNN, efficient): ms,
+           TFLOP/s, and the difference of output and dq from flash (torch 2.11 already picks cuDNN
+           on Hopper for this shape: BENCHMARKS.md)
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block sizes, probes, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference

@@ -41,8 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
-    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
-                      attention_kernel=args.attention_kernel)
+    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs)
     torch.manual_seed(0)
     model = build_model(spec.model_config(args.backend)).to(device)
     opt = build_optimizer(model, cfg, device)
@@ -78,7 +77,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     out = {
         "model": spec.name, "backend": model.backend, "compiled": compile,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
-        "micro_batch": B, "accum": args.accum, "attention_kernel": step_module.attention_kernel,
+        "micro_batch": B, "accum": args.accum,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
         "flops_per_token": fpt, "tokens_per_s": tok_s, "step_s": dt / args.steps, "warmup_s": warm_s,
         "mfu": tok_s * fpt / peak if peak else None, "loss": float(loss), "grad_norm": float(gn),
@@ -101,7 +100,6 @@ def main() -> int:
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
                    help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")
-    p.add_argument("--attention-kernel", default="auto", choices=["auto", "sdpa", "cudnn"], help="train.attention_kernel")
     p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
     p.add_argument("--study-tokens", type=float, default=37.1e9, help="tokens per model in the paper study")
     p.add_argument("--tiny", action="store_true", help="toy shapes on the CPU: a dry run of this script")

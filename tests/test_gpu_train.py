@@ -87,29 +87,3 @@ def test_trainer_captures_on_gpu_and_learns(tmp_path):
     assert "captured the micro-step" in r.stderr and "capture of the micro-step failed" not in r.stderr, r.stderr[-3000:]
     rows = read_rows(out / "metrics.jsonl")
     assert rows[-1]["loss"] < rows[0]["loss"] - 1.0  # it learns the progressions, as on CPU
-
-
-def test_cudnn_training_attention_matches_sdpa():
-    """train.attention_kernel cudnn: the fused cuDNN op gives SDPA's output and gradients (bf16, paper
-    head shape), and auto picks it on Hopper."""
-    from recall2reason.models.layers.attention import cudnn_attention, cudnn_attention_works
-
-    dev = torch.device("cuda")
-    if not cudnn_attention_works(dev, 64, torch.bfloat16):
-        pytest.skip("cuDNN fused attention does not run on this GPU")
-    g = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = (torch.randn(4, 12, 2048, 64, device="cuda", generator=g).bfloat16().requires_grad_() for _ in range(3))
-    dy = torch.randn(4, 12, 2048, 64, device="cuda", generator=g).bfloat16()
-    outs = []
-    for fn in (cudnn_attention, lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)):
-        y = fn(q, k, v)
-        outs.append([y.float(), *(t.float() for t in torch.autograd.grad(y, (q, k, v), dy))])
-    for name, a, b in zip(("out", "dq", "dk", "dv"), *outs):
-        rel = ((a - b).norm() / b.norm()).item()
-        print(f"cudnn vs sdpa {name}: rel L2 {rel:.1e}")
-        assert rel < 1e-2, (name, rel)
-    model = build_model(ModelConfig.from_dict({"layers": ["attention", "attention"], "n_layers": 2})).cuda()
-    lm = LossModule(model, TrainConfig())
-    want = "cudnn" if torch.cuda.get_device_capability()[0] >= 9 else "sdpa"
-    assert lm.attention_kernel == want and model.blocks[0].mixer.train_attention == want
-    assert LossModule(model, TrainConfig(attention_kernel="sdpa")).attention_kernel == "sdpa"

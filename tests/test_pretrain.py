@@ -217,16 +217,3 @@ def test_refuses_other_tokenizer_and_small_vocab(tmp_path):
     assert r.returncode == 2 and "micro_batch_size" in r.stderr
     r = run_cli({**job_cfg(), "train": {"warmup": 3}}, manifest, tok, tmp_path / "o", tmp_path / "s", timeout=60)
     assert r.returncode == 2 and "train.warmup" in r.stderr
-
-
-def test_attention_kernel_choice_on_cpu():
-    # cuDNN attention is a CUDA kernel: on CPU every choice trains through SDPA
-    from recall2reason.pretrain.train import LossModule
-
-    model = build_model({"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 4, "vocab_size": 128,
-                         "layers": ["attention", "gdn"]})
-    for choice in ("auto", "sdpa", "cudnn"):
-        lm = LossModule(model, TrainConfig(attention_kernel=choice))
-        assert lm.attention_kernel == "sdpa" and model.blocks[0].mixer.train_attention == "sdpa"
-    with pytest.raises(ConfigError, match="attention_kernel"):
-        PretrainJob.from_dict({"name": "x", "model": {}, "train": {"attention_kernel": "fa3"}})

@@ -46,7 +46,6 @@ def test_models_only_restricts_the_study(tmp_path):
     [
         ("train:\n  lr: -1\n", "train.lr: -1 is less than or equal to the minimum of 0"),
         ("sample:\n  temprature: 0.7\n", "'temprature' was unexpected"),
-        ("train:\n  attention_kernel: fa3\n", "train.attention_kernel: 'fa3' is not one of"),
         ("models:\n  hybrid_classes: [mamba, rwkv]\n", "models.hybrid_classes.1: 'rwkv' is not one of"),
         ("eval:\n  gsm8k:\n    path: /nonexistent/test.jsonl\n", "eval.gsm8k.path: '/nonexistent/test.jsonl' does not exist"),
         ("models:\n  attention_layers: {'50': [1, 3, 12]}\n", "attention at layer(s) [12], but n_layers is 12"),

@@ -32,10 +32,6 @@ class TrainConfig:
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
     cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
-    # CUDA: the attention kernel of training. sdpa: F.scaled_dot_product_attention's own choice (flash
-    # on Hopper); cudnn: cuDNN's fused attention op (1.6x flash's fwd + bwd on an H200, BENCHMARKS.md);
-    # auto: cudnn where a probe call on this GPU works, else sdpa
-    attention_kernel: Literal["auto", "sdpa", "cudnn"] = "auto"
     # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the
     # last backward; cannot be replayed from a graph); allreduce: bucketed all-reduces after the
     # accumulation; auto: allreduce where the micro-step is a CUDA graph, else ddp

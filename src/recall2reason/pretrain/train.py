@@ -29,7 +29,6 @@ from torch import nn
 from recall2reason.common.cfg import to_dict
 from recall2reason.common.io import sha256_file
 from recall2reason.models import ModelConfig, build_model, save_model
-from recall2reason.models.layers.attention import Attention, cudnn_attention_works
 from recall2reason.pretrain.checkpoint import MetricsLog, SignalFlags, load_state, save_state
 from recall2reason.pretrain.config import PretrainJob, TrainConfig
 from recall2reason.pretrain.data import DataOrder, StepBatches
@@ -55,29 +54,10 @@ class LossModule(nn.Module):
         self.chunk = cfg.loss_chunk_tokens
         self.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
         self.compile_loss = cfg.compile
-        self.attention_kernel = set_attention_kernel(model, cfg.attention_kernel, self.compute_dtype)
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h = self.model.hidden(inputs)
         return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
-
-
-def set_attention_kernel(model, choice: str, dtype: torch.dtype) -> str:
-    """Point the model's attention layers at ``train.attention_kernel``; returns what they use.
-    An attribute of the layers, not a context around the call: a compiled graph (and the compile
-    caches) keep whichever SDPA op was picked at trace time, so a context would not reliably apply."""
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
-    device = next(model.parameters()).device
-    kernel = "sdpa"
-    hopper = device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9  # where cuDNN was measured faster
-    if layers and device.type == "cuda" and (choice == "cudnn" or (choice == "auto" and hopper)):
-        ok = cudnn_attention_works(device, layers[0].head_dim, dtype)
-        if choice == "cudnn" and not ok:
-            raise PretrainError("train.attention_kernel: cudnn, but cuDNN's fused attention does not run here; use sdpa or auto")
-        kernel = "cudnn" if ok else "sdpa"
-    for m in layers:
-        m.train_attention = kernel
-    return kernel
 
 
 def compile_blocks(model) -> None:
@@ -254,9 +234,9 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     if dist.is_main:
         log.info(
             "%s: %.1fM params (%.1fM non-embedding), backend %s, %d steps x %d tokens (%d x %d seq x %d accum x %d ranks), "
-            "%.3g FLOPs/token, device %s, CUDA-graph micro-step %s, attention kernel %s%s", job.name, n_params / 1e6,
-            n_non_embed / 1e6, model.backend, total_steps, tokens_per_step, cfg.micro_batch_size, T, n_micro, dist.world,
-            flops_per_token, device, "on" if graphed else "off", step_module.attention_kernel,
+            "%.3g FLOPs/token, device %s, CUDA-graph micro-step %s%s", job.name, n_params / 1e6, n_non_embed / 1e6,
+            model.backend, total_steps, tokens_per_step, cfg.micro_batch_size, T, n_micro, dist.world, flops_per_token,
+            device, "on" if graphed else "off",
             "" if not dist.enabled else f", gradients averaged by {'DDP' if ddp is not None else 'all-reduce after accumulation'}")
     trackers = Trackers(cfg, job.name, state_dir, {"model": model_cfg.to_dict(), "train": to_dict(cfg)}) if dist.is_main else None
 

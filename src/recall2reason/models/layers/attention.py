@@ -1,7 +1,6 @@
 """Causal softmax attention with RoPE (the Transformer's mixer and the hybrids' attention layers).
 
-Training uses ``F.scaled_dot_product_attention`` (torch picks flash on Hopper), or cuDNN's fused
-attention op called directly where the trainer selects it (``train_attention``). Decoding keeps a
+Training uses ``F.scaled_dot_product_attention`` (flash / cuDNN kernels on GPU). Decoding keeps a
 preallocated KV cache of shape (B, n_kv_heads, max_len, head_dim); each batch row may sit at a
 different position, so ``step`` masks keys beyond each row's own position.
 
@@ -11,8 +10,6 @@ fused cos/sin/pow into every q/k element and spent 13 % of a training step on it
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +24,6 @@ class Attention(Mixer):
     # decode-step attention: "sdpa" (masked, reads the whole cache) or "triton" (reads each row's
     # own pos + 1 keys; models/ops/decode_attention.py). The sampler opts in on CUDA.
     decode_attention = "sdpa"
-    # training attention: "sdpa" or "cudnn" (cuDNN's fused op, called directly); the trainer sets it
-    train_attention = "sdpa"
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
         super().__init__(cfg, layer_idx, backend)
@@ -76,10 +71,7 @@ class Attention(Mixer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self._qkv(x)
-        if self.train_attention == "cudnn" and q.is_cuda and self.n_kv_heads == self.n_heads:
-            y = cudnn_attention(q, k, v)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
         return self._out(y)
 
     def init_state(self, batch_size, max_len, device, dtype):
@@ -115,23 +107,3 @@ class Attention(Mixer):
             enable_gqa=self.n_kv_heads != self.n_heads,
         )
         return self._out(y)
-
-
-def cudnn_attention(q, k, v):
-    """Causal attention through cuDNN's fused kernel (forward + its backward), (B, H, T, hd) each.
-    Called as the aten op: SDPA's own dispatcher prefers flash on Hopper, where cuDNN is faster."""
-    return torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, True, False)[0]
-
-
-@functools.cache
-def cudnn_attention_works(device: torch.device, head_dim: int, dtype: torch.dtype) -> bool:
-    """Whether :func:`cudnn_attention` runs forward + backward on this GPU at this head size (a probe)."""
-    if device.type != "cuda" or dtype not in (torch.bfloat16, torch.float16):
-        return False
-    try:
-        q, k, v = (torch.randn(1, 2, 128, head_dim, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
-        cudnn_attention(q, k, v).sum().backward()
-        torch.cuda.synchronize(device)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: not usable here
-        return False
