@@ -193,7 +193,7 @@ def bench_mamba_ssm(cfg: dict, args, dev) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["transformer", "mamba50", "gla50", "gdn50", "mamba100", "gdn100"])
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=512, help="engine slots (config sample.batch_size)")
     p.add_argument("--rounds", type=int, default=2, help="completions = rounds x batch")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--prompt-len", type=int, default=128)

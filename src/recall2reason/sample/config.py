@@ -15,7 +15,7 @@ class SampleConfig:
     top_p: float = 0.9
     max_new_tokens: int = 1024
     jobs: int = 1  # the n sample indices are split into this many contiguous parts (one job each)
-    batch_size: int = 256  # decode slots (sequences in flight)
+    batch_size: int = 512  # decode slots (sequences in flight); 512 beat 256 on an H200 (BENCHMARKS.md, sample)
     seed: int = 1234  # base of the per-(model, problem, sample index) seeds
     # what precedes the prompt: training documents are packed as `doc EOS doc EOS ...` without BOS,
     # so a prompt preceded by EOS looks like the start of a training document
