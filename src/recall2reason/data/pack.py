@@ -4,10 +4,10 @@ Two resumable phases, both keeping their in-progress state under ``state_dir``:
 
 1. **encode** each source once (read -> format -> SentencePiece -> ``+EOS``), in parallel
    worker processes fed with bounded batches, into per-source cache chunks
-   (``src_<name>/chunk_XXXXX.bin`` tokens + ``.len.npy`` document lengths). A restart
+   (``src_<name>/chunk_00000.bin``, ``chunk_00001.bin``, ...: tokens + ``.len.npy`` document lengths). A restart
    skips the completed chunks.
 2. **mix** by tokens (see :func:`plan_mixture`), shuffle the epoch's documents with the
-   seed, and stream them back to back into ``shard_XXXXX.bin`` files of ``shard_tokens``
+   seed, and stream them back to back into ``shard_00000.bin``, ``shard_00001.bin``, ... files of ``shard_tokens``
    tokens each. Shard k's content is a pure function of the plan, so a restart re-derives
    the order, skips the shards already written and yields byte-identical files. The
    manifest is written last; it is the stage's declared output.
