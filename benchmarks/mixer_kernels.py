@@ -5,7 +5,9 @@
 At the paper's shapes (d_model 768, 12 heads, batch 4, length 2048). Agreement: relative L2 error
 ||kernels - reference|| / ||reference|| of the output, the input gradient and the worst parameter
 gradient, in fp32 and in bf16 autocast (fp32 weights, the trainer's regime). Timing: median of 10
-fwd+bwd under bf16 autocast, CUDA events. ``--dry-run`` exercises the plumbing on CPU (reference
+fwd+bwd under bf16 autocast, eager (wall time between syncs: GPU work plus the Python launch
+overhead of the kernel wrappers) and replayed from a CUDA graph as the trainer does (CUDA events:
+the GPU time alone). ``--dry-run`` exercises the plumbing on CPU (reference
 vs reference, tiny shapes); its numbers mean nothing.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from recall2reason.models.kernels.agreement import compare, layer_pair, paper_cfg, time_fwd_bwd
+from recall2reason.models.kernels.agreement import compare, layer_pair, paper_cfg, time_fwd_bwd, time_fwd_bwd_graphed
 from recall2reason.models.layers import get_mixer
 
 
@@ -29,6 +31,7 @@ def main() -> None:
     ap.add_argument("--seqlen", type=int, default=2048)
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--timing-only", action="store_true", help="skip the agreement part (tests/test_gpu_kernels.py measures it too)")
+    ap.add_argument("--mixers", default="attention,mamba,gla,gdn", help="which layers to time, in this order")
     args = ap.parse_args()
     dry = args.dry_run
     device, other = ("cpu", "reference") if dry else ("cuda", "kernels")
@@ -59,26 +62,33 @@ def main() -> None:
             res["agreement"].append(r)
             print(json.dumps(r), flush=True)
             save()
-    for name in ("attention", "mamba", "gla", "gdn"):
+    for name in args.mixers.split(","):
         row = {"mixer": name}
+        res["timing_ms"].append(row)  # filled in place, saved after each figure (a killed run keeps them)
         if not dry and name != "attention" and not get_mixer(name).kernels_available():
             row["kernels"] = "kernel package not importable"
             other_name = "reference"
         else:
             other_name = other
         ref, ker = layer_pair(name, paper_cfg(name), device=device, other=other_name)
+        row["params"] = sum(p.numel() for p in ref.parameters())
         for backend, mod in (("reference", ref), ("kernels", ker)):
             if backend == "kernels" and (name == "attention" or other_name != other):
                 continue  # attention: one implementation (SDPA) for both names; or no kernel package here
-            try:
-                row[backend] = round(time_fwd_bwd(mod, paper_cfg(name).d_model, B, T, iters=2 if dry else 10, warmup=1 if dry else 3,
-                                                  device=device), 2)
-            except Exception as e:
-                row[backend] = f"{type(e).__name__}: {e}"[:300]
+            d = paper_cfg(name).d_model
+            timers = {backend: lambda: time_fwd_bwd(mod, d, B, T, iters=2 if dry else 10, warmup=1 if dry else 3, device=device)}
             if device == "cuda":
-                torch.cuda.empty_cache()
-        row["params"] = sum(p.numel() for p in ref.parameters())
-        res["timing_ms"].append(row)
+                timers[f"{backend}_graphed"] = lambda: time_fwd_bwd_graphed(mod, d, B, T)
+            for key, timer in timers.items():
+                t0 = time.time()
+                try:
+                    row[key] = round(timer(), 2)
+                except Exception as e:
+                    row[key] = f"{type(e).__name__}: {e}"[:300]
+                print(f"  {name} {key}: {row[key]} ({time.time() - t0:.0f} s incl. warm-up)", flush=True)
+                save()
+                if device == "cuda":
+                    torch.cuda.empty_cache()
         print(json.dumps(row), flush=True)
         save()
         del ref, ker
@@ -90,10 +100,11 @@ def main() -> None:
             print(f"| {r['mixer']} | {r['dtype']} | ERROR {r['error'][:80]} | | |")
         else:
             print(f"| {r['mixer']} | {r['dtype']} | {r['out']:.1e} | {r['dx']:.1e} | {r['dparam_max']:.1e} ({r['dparam_worst']}) |")
-    print("\n| mixer | params | kernels ms | reference ms |")
-    print("|---|---|---|---|")
+    print("\n| mixer | params | kernels ms eager | kernels ms graphed | reference ms eager | reference ms graphed |")
+    print("|---|---|---|---|---|---|")
     for r in res["timing_ms"]:
-        print(f"| {r['mixer']} | {r['params'] / 1e6:.2f}M | {r.get('kernels', '-')} | {r.get('reference')} |")
+        cells = " | ".join(str(r.get(k, "-")) for k in ("kernels", "kernels_graphed", "reference", "reference_graphed"))
+        print(f"| {r['mixer']} | {r['params'] / 1e6:.2f}M | {cells} |")
 
 
 if __name__ == "__main__":

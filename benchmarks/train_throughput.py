@@ -47,7 +47,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     opt = build_optimizer(model, cfg, device)
     params = list(model.parameters())
     if compile:
-        compile_blocks(model)
+        compile_blocks(model, args.compile_mode)
     step_module = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(step_module, params, args.accum, cfg, device)
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
@@ -75,7 +75,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "compiled": compile,
+        "model": spec.name, "backend": model.backend, "compiled": compile, "compile_mode": args.compile_mode,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -97,6 +97,7 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--compile-mode", default=None, help="torch.compile mode of the blocks, e.g. max-autotune-no-cudagraphs")
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
                    help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")

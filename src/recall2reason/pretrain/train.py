@@ -60,11 +60,11 @@ class LossModule(nn.Module):
         return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
 
 
-def compile_blocks(model) -> None:
+def compile_blocks(model, mode: str | None = None) -> None:
     """Regional compilation: each block (mixer + MLP + norms) is compiled in place; blocks of the
-    same kind share one compiled graph, and state-dict keys are unchanged."""
+    same kind share one compiled graph, and state-dict keys are unchanged. ``mode``: torch.compile's."""
     for block in model.blocks:
-        block.compile()
+        block.compile(mode=mode)
 
 
 def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micro: int, lr: float,

@@ -93,3 +93,37 @@ def time_fwd_bwd(mod, d: int, batch=4, seqlen=2048, dtype=torch.bfloat16, iters=
         mod.zero_grad(set_to_none=True)
         x.grad = None
     return sorted(times)[len(times) // 2]
+
+
+class _LayerLoss(torch.nn.Module):
+    """sum(layer(x)) as a loss whose backward also computes dx, in the trainer's step interface."""
+
+    def __init__(self, mod):
+        super().__init__()
+        self.mod = mod
+
+    def forward(self, x: torch.Tensor, _targets) -> torch.Tensor:
+        return self.mod(x.detach().requires_grad_()).float().sum()
+
+
+def time_fwd_bwd_graphed(mod, d: int, batch=4, seqlen=2048, dtype=torch.bfloat16, iters=10, warmup=3) -> float:
+    """Median milliseconds of one forward + backward replayed from a CUDA graph (the trainer's
+    ``GraphedMicroStep``), by CUDA events: the GPU time alone. Eager timing (``time_fwd_bwd``) adds
+    the Python launch overhead of the kernel wrappers, which the trainer's graph removes."""
+    from recall2reason.pretrain.graphs import GraphedMicroStep
+
+    x = torch.randn(batch, seqlen, d, device="cuda")
+    step = GraphedMicroStep(_LayerLoss(mod), mod.parameters(), n_micro=1, bf16=dtype == torch.bfloat16)
+    step(x, x)  # warm-up + capture
+    if step.failed:
+        raise RuntimeError(f"capture failed: {step.failed}")
+    times = []
+    for i in range(warmup + iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step(x, x)
+        end.record()
+        end.synchronize()
+        if i >= warmup:
+            times.append(start.elapsed_time(end))
+    return sorted(times)[len(times) // 2]
