@@ -393,3 +393,25 @@ def test_rope_tables_stay_fp32_outside_the_state_dict():
     assert not [k for k in model.state_dict() if "rope" in k]
     model.init_state(1, model.cfg.max_seq_len + 7)
     assert att.rope_cos.shape[0] == model.cfg.max_seq_len + 7
+
+
+def test_swiglu_is_olmos_fused_projection_split_into_value_then_gate():
+    # the MLP runs one GEMM per half of ff_proj (faster backward) but must stay OLMo's layout:
+    # ff_proj's output chunked as (value, gate), hidden = silu(gate) * value
+    from recall2reason.models.model import SwiGLU
+
+    torch.manual_seed(0)
+    mlp = SwiGLU(16, 24)
+    assert {k: tuple(v.shape) for k, v in mlp.state_dict().items()} == {
+        "ff_proj.weight": (48, 16), "ff_out.weight": (16, 24)}
+    x = torch.randn(3, 5, 16, requires_grad=True)
+    value, gate = mlp.ff_proj(x).chunk(2, dim=-1)
+    fused = mlp.ff_out(F.silu(gate) * value)
+    fused_grads = torch.autograd.grad(fused.square().sum(), [x, mlp.ff_proj.weight, mlp.ff_out.weight])
+    y = mlp(x)
+    torch.testing.assert_close(y, fused)
+    for g, g_fused in zip(torch.autograd.grad(y.square().sum(), [x, mlp.ff_proj.weight, mlp.ff_out.weight]), fused_grads):
+        torch.testing.assert_close(g, g_fused)
+    # swapping the halves (gate first) is a different function: the test would see it
+    swapped = mlp.ff_out(F.silu(value) * gate)
+    assert not torch.allclose(swapped, fused)
