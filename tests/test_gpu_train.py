@@ -57,23 +57,32 @@ def _run(graphs: bool, layers: list[str], steps: int = 3, accum: int = 2, B: int
     return losses, norms, first_grads, graphed
 
 
+def _relative_diffs(a: dict, b: dict) -> dict[str, float]:
+    return {n: ((a[n] - e).norm() / e.norm().clamp_min(1e-12)).item() for n, e in b.items()}
+
+
 def test_graphed_steps_match_eager_steps():
     layers = _layers()
     eager = _run(False, layers)
+    eager_again = _run(False, layers)
     graphed = _run(True, layers)
     g = graphed[3]
     print(f"\nlayers {layers}: eager losses {eager[0]}, graphed {graphed[0]}; grad norms {eager[1]} / {graphed[1]}")
     assert g.failed is None and g.graph is not None, g.failed  # it captured, not fell back
-    # the same kernels in the same order; only atomics in some backward kernels may reorder sums.
-    # (Weights after several AdamW steps are not compared: Adam's g / sqrt(v) blows such last-bit
-    # differences up for parameters whose gradients are near zero, graphs or not.)
+    # the same kernels in the same order; only atomics in some backward kernels (mamba-ssm's, FLA's)
+    # may reorder sums, so eager itself is not bit-reproducible: the graphed run may differ from
+    # eager by 1e-3 or by a few times what a second eager run differs by, whichever is larger (a
+    # stale or mis-replayed graph gives O(1) differences). Weights after several AdamW steps are
+    # not compared: Adam's g / sqrt(v) blows last-bit differences up for near-zero gradients.
     assert graphed[0] == pytest.approx(eager[0], rel=1e-4)
     assert graphed[1] == pytest.approx(eager[1], rel=1e-3)
-    assert set(graphed[2]) == set(eager[2])
-    errs = {n: ((graphed[2][n] - e).norm() / e.norm().clamp_min(1e-12)).item() for n, e in eager[2].items()}
-    worst = max(errs, key=errs.get)
-    print(f"first-step gradients: worst relative difference {errs[worst]:.2e} ({worst})")
-    assert errs[worst] < 1e-3, (worst, errs[worst])
+    assert set(graphed[2]) == set(eager[2]) == set(eager_again[2])
+    noise = _relative_diffs(eager_again[2], eager[2])
+    errs = _relative_diffs(graphed[2], eager[2])
+    worst = max(errs, key=lambda n: errs[n] / max(1e-3, 4 * noise[n]))
+    print(f"first-step gradients, graphed vs eager: worst {errs[worst]:.2e} ({worst}; eager vs eager there "
+          f"{noise[worst]:.2e}, largest eager vs eager {max(noise.values()):.2e})")
+    assert errs[worst] < max(1e-3, 4 * noise[worst]), (worst, errs[worst], noise[worst])
 
 
 def test_trainer_captures_on_gpu_and_learns(tmp_path):
