@@ -17,6 +17,7 @@ import yaml
 
 from recall2reason.models import ModelConfig, build_model, load_model, resolve_backend, save_model
 from recall2reason.models.layers import get_mixer
+from recall2reason.models.model import SwiGLU
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, l2norm
 from recall2reason.models.ops.gla import chunk_gla
 from recall2reason.models.ops.selective_scan import selective_scan
@@ -398,19 +399,18 @@ def test_rope_tables_stay_fp32_outside_the_state_dict():
 def test_swiglu_is_olmos_fused_projection_split_into_value_then_gate():
     # the MLP runs one GEMM per half of ff_proj (faster backward) but must stay OLMo's layout:
     # ff_proj's output chunked as (value, gate), hidden = silu(gate) * value
-    from recall2reason.models.model import SwiGLU
-
     torch.manual_seed(0)
     mlp = SwiGLU(16, 24)
     assert {k: tuple(v.shape) for k, v in mlp.state_dict().items()} == {
         "ff_proj.weight": (48, 16), "ff_out.weight": (16, 24)}
     x = torch.randn(3, 5, 16, requires_grad=True)
+    wrt = [x, mlp.ff_proj.weight, mlp.ff_out.weight]
     value, gate = mlp.ff_proj(x).chunk(2, dim=-1)
     fused = mlp.ff_out(F.silu(gate) * value)
-    fused_grads = torch.autograd.grad(fused.square().sum(), [x, mlp.ff_proj.weight, mlp.ff_out.weight])
+    fused_grads = torch.autograd.grad(fused.square().sum(), wrt)
     y = mlp(x)
     torch.testing.assert_close(y, fused)
-    for g, g_fused in zip(torch.autograd.grad(y.square().sum(), [x, mlp.ff_proj.weight, mlp.ff_out.weight]), fused_grads):
+    for g, g_fused in zip(torch.autograd.grad(y.square().sum(), wrt), fused_grads):
         torch.testing.assert_close(g, g_fused)
     # swapping the halves (gate first) is a different function: the test would see it
     swapped = mlp.ff_out(F.silu(value) * gate)
