@@ -15,7 +15,7 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            forward + backward with each fused backend forced (flash, cuDNN, efficient): ms,
            TFLOP/s, and the difference of output and dq from flash (torch 2.11 already picks cuDNN
            on Hopper for this shape: BENCHMARKS.md)
---nucleus-sweep  the Triton top-p kernel's launch configurations (block sizes, probes, warps) on
+--nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
 """
@@ -160,10 +160,8 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
 
 
 NUCLEUS_CONFIGS = [  # the first is the baseline the others are compared with
-    {"variant": "blocked", "BLOCK": 1024, "SBLOCK": 512, "K": 8, "num_warps": 8},  # the first default
-    {"variant": "blocked", "BLOCK": 4096, "SBLOCK": 1024, "K": 4, "num_warps": 8},  # best of the H200 sweep, 2026-12-02
-    {"variant": "blocked", "BLOCK": 4096, "SBLOCK": 2048, "K": 4, "num_warps": 16},
-    *({"variant": "registers", "K": k, "num_warps": w} for k in (4, 8, 16) for w in (8, 16, 32)),
+    {"BLOCK": 2048, "num_warps": 8},  # the default (sample/nucleus_triton.py CONFIG)
+    *({"BLOCK": b, "num_warps": w} for b in (1024, 2048, 4096, 8192) for w in (4, 8, 16) if (b, w) != (2048, 8)),
 ]
 
 

@@ -204,8 +204,6 @@ def main() -> int:
     p.add_argument("--no-graph", action="store_true")
     p.add_argument("--compile-step", action="store_true", help="torch.compile the decode step (config sample.compile)")
     p.add_argument("--sampling-kernel", action="store_true", help="Triton top-p instead of the sort (config sample.sampling_kernel)")
-    p.add_argument("--nucleus-variant", choices=["auto", "blocked"], default="auto",
-                   help="Triton top-p kernel: auto (register-resident row for V <= 32768) or always the blocked one")
     p.add_argument("--attn-compare", action="store_true", help="also run the Transformer with masked SDPA decode attention")
     p.add_argument("--hf", action="store_true", help="HF generate on the Transformer's weights")
     p.add_argument("--hf-batch", type=int, default=256)
@@ -216,10 +214,6 @@ def main() -> int:
     p.add_argument("--backend", default="auto")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
-    if args.nucleus_variant == "blocked":
-        import recall2reason.sample.nucleus_triton as nt
-
-        nt.REGISTER_ROW_MAX = 0
     dev = torch.device(args.device)
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     cfgs = model_configs(args.tiny)

@@ -23,7 +23,7 @@ def run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProc
 def test_sample_throughput_dry_run(tmp_path):
     out = tmp_path / "sample.json"
     run("sample_throughput.py", "--tiny", "--device", "cpu", "--models", "transformer", "gdn50", "--rounds", "1",
-        "--batch", "4", "--n", "2", "--prompt-len", "6", "--new-tokens", "6", "--nucleus-variant", "blocked", "--json", str(out))
+        "--batch", "4", "--n", "2", "--prompt-len", "6", "--new-tokens", "6", "--json", str(out))
     res = json.loads(out.read_text())["results"]
     for m in ("transformer", "gdn50"):
         assert res[m]["tokens"] == 4 * 6 and res[m]["repro_ok"] is True, res[m]

@@ -11,8 +11,8 @@ import torch
 from recall2reason.models import ModelConfig, build_model
 from recall2reason.models.layers import MIXERS, get_mixer
 from recall2reason.sample.engine import Engine, Request
-from recall2reason.sample.rng import hash32, row_key, uniform
-from recall2reason.sample.sampling import nucleus_mask, sample_next
+from recall2reason.sample.rng import hash32, open_unit, row_key, token_uniforms
+from recall2reason.sample.sampling import mass_above, nucleus_mask, sample_next
 
 get_mixer("attention")  # import every mixer module so MIXERS is complete
 V = 64
@@ -51,16 +51,24 @@ def test_hash32_tensor_matches_python_ints_and_is_a_bijection_sample():
     assert all(0 <= v < (1 << 32) for v in t)
 
 
-def test_uniform_is_uniform_and_depends_only_on_key_and_step():
-    keys = torch.tensor([row_key(s) for s in range(4000)])
-    u = uniform(keys, torch.full_like(keys, 7))
-    assert u.min() >= 0 and u.max() < 1
-    assert abs(u.mean().item() - 0.5) < 0.02
+def test_token_uniforms_are_uniform_and_depend_only_on_key_step_and_token():
+    keys = torch.tensor([row_key(s) for s in range(400)])
+    u = token_uniforms(keys, torch.full_like(keys, 7), 50)
+    assert u.shape == (400, 50) and u.dtype == torch.float32
+    assert u.min() > 0 and u.max() < 1
+    assert abs(u.mean().item() - 0.5) < 0.01
     counts = torch.histc(u, bins=10, min=0, max=1)
-    assert counts.min() > 300 and counts.max() < 500
-    # same (key, step) -> same number, alone or in any batch
-    assert uniform(keys[5:6], torch.tensor([7])).item() == u[5].item()
-    assert uniform(keys[5:6], torch.tensor([8])).item() != u[5].item()
+    assert counts.min() > 1800 and counts.max() < 2200
+    # same (key, step) -> same numbers, alone or in any batch, and a prefix of a longer vocabulary
+    assert torch.equal(token_uniforms(keys[5:6], torch.tensor([7]), 50)[0], u[5])
+    assert torch.equal(token_uniforms(keys[5:6], torch.tensor([7]), 80)[0, :50], u[5])
+    assert not torch.equal(token_uniforms(keys[5:6], torch.tensor([8]), 50)[0], u[5])
+    # tokens of one row, and rows of one step, are not copies of each other
+    assert u[0].unique().numel() == 50 and u[:, 0].unique().numel() > 390
+    # the extreme hash values stay strictly inside (0, 1), so -log u is finite and positive
+    ends = open_unit(torch.tensor([0, (1 << 32) - 1]))
+    assert 0 < ends[0] < 1e-6 and 1 - 1e-6 < ends[1] < 1
+    assert torch.isfinite(-ends.log()).all() and (-ends.log() > 0).all()
 
 
 # -- sampling -------------------------------------------------------------------------------------
@@ -79,8 +87,24 @@ def test_top_p_keeps_exactly_the_nucleus_and_renormalises():
         mass = probs[sorted(nucleus)].sum()
         for t in nucleus:  # frequencies follow the renormalised nucleus
             assert abs((toks == t).float().mean().item() - probs[t].item() / mass.item()) < 0.015, (top_p, t)
-    sp = probs.sort(descending=True).values
-    assert nucleus_mask(sp, 0.9).tolist() == [True, True, True, True, False, False]
+    assert nucleus_mask(probs[None], 0.9).tolist() == [[False, True, False, True, True, True]]
+
+
+def test_nucleus_keeps_or_drops_equal_probabilities_together():
+    probs = torch.tensor([[0.3, 0.2, 0.3, 0.2]])
+    assert nucleus_mask(probs, 0.5).tolist() == [[True, False, True, False]]  # mass above the 0.2s: 0.6
+    assert nucleus_mask(probs, 0.65).tolist() == [[True, True, True, True]]
+    flat = torch.full((2, 10), 0.1)
+    assert nucleus_mask(flat, 0.25).all()  # nothing is more probable than anything else
+    assert nucleus_mask(flat, 1e-6).all()
+
+
+def test_mass_above_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randint(0, 6, (5, 40), generator=g).float() * 0.5 + torch.randn(5, 40, generator=g)
+                          * (torch.arange(5) > 2)[:, None], -1)  # rows 0-2 have large tie groups
+    brute = ((probs[:, None, :] > probs[:, :, None]) * probs[:, None, :].double()).sum(-1)
+    assert torch.allclose(mass_above(probs), brute, rtol=0, atol=1e-12)
 
 
 def test_temperature_zero_is_argmax_and_temperature_sharpens():
@@ -135,7 +159,11 @@ def test_seeded_sampling_independent_of_batch_composition(arch):
     ps = prompts(3, seed=2)
     # 3 prompts x 3 samples; same prompt consecutively (shared prefill) and interleaved orders
     reqs = [Request((i, j), p, seed=1000 * i + j) for i, p in enumerate(ps) for j in range(3)]
-    eos = 5  # a frequent-enough token so some rows stop early and slots get refilled
+    # EOS: a token that some completions draw and others do not (found with EOS ignored), so some
+    # rows stop early, slots get refilled, and others run to the length limit
+    probe = run_engine(model, reqs, batch_size=9, max_new=12, temperature=1.0, top_p=0.9, ignore_eos=True)
+    rows_with = {t: sum(t in c.tokens for c in probe.values()) for t in range(V)}
+    eos = min(rows_with, key=lambda t: abs(rows_with[t] - len(reqs) / 2))
     runs = []
     for bs, order in [(1, reqs), (4, reqs[::-1]), (9, reqs[1::2] + reqs[::2])]:
         out = run_engine(model, order, batch_size=bs, max_new=12, eos=eos, temperature=1.0, top_p=0.9)

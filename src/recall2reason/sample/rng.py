@@ -1,4 +1,4 @@
-"""Counter-based random numbers: one uniform per (row seed, token index), no generator state.
+"""Counter-based random numbers: one uniform per (row seed, step, token id), no generator state.
 
 A completion's randomness depends only on its own seed and on how many tokens it has produced,
 never on which other sequences share the batch or in which order slots were filled, so a
@@ -38,10 +38,23 @@ def row_key(seed: int) -> int:
     return hash32(hash32(seed & M32) ^ ((seed >> 32) & M32))
 
 
-def uniform(keys: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """U[0, 1) float32 per row from (key, step); 24 random bits, exact in float32."""
-    h = hash32(keys ^ hash32(steps))
-    return (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
+def step_key(keys: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """The 32-bit key of one draw: row key (see :func:`row_key`) mixed with the step counter."""
+    return hash32(keys ^ hash32(steps))
+
+
+def token_uniforms(keys: torch.Tensor, steps: torch.Tensor, vocab: int) -> torch.Tensor:
+    """(B, vocab) float32 in (0, 1): one uniform per (row key, step, token id), 23 random bits
+    centred in their bin: exact in float32 and never 0 or 1 (24 centred bits would round the top
+    bin to 1.0), so -log u is finite and positive. The Triton sampler computes the same bits
+    in-kernel (``sample/nucleus_triton.py``)."""
+    ids = torch.arange(vocab, device=keys.device, dtype=torch.int64)
+    return open_unit(hash32(step_key(keys, steps)[:, None] ^ hash32(ids)[None, :]))
+
+
+def open_unit(h: torch.Tensor) -> torch.Tensor:
+    """32-bit hash values -> float32 in (0, 1): the top 23 bits, centred in their bin."""
+    return ((h >> 9).to(torch.float32) + 0.5) * (1.0 / (1 << 23))
 
 
 def sample_seed(base_seed: int, model: str, problem_id: str, sample_idx: int) -> int:
