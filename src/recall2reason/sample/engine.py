@@ -261,12 +261,14 @@ class Engine:
             if all(r is None for r in slot_req):
                 return
             t0 = time.perf_counter()
+            # a Python list: the device idles while the host scans the slots, and indexing a tensor
+            # once per slot took ~0.5 ms per check at 512 slots (0.015 ms as a list)
             if alive is None:  # one host sync per check, not two
-                alive = self.alive.cpu()
-            if bool(alive.any()):
+                alive = self.alive.tolist()
+            if any(alive):
                 for _ in range(self.sync_every):
                     self._run_step()
-                alive = self.alive.cpu()
+                alive = self.alive.tolist()
             t1 = time.perf_counter()
             self.phase_s["step"] += t1 - t0
             done = [s for s in range(self.B) if slot_req[s] is not None and not alive[s]]
