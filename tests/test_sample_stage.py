@@ -17,7 +17,9 @@ from recall2reason.common import read_jsonl, write_jsonl
 from recall2reason.data.template import format_prompt
 from recall2reason.data.tokenizer import load_tokenizer, train_tokenizer
 from recall2reason.models import ModelConfig, build_model, save_model
+from recall2reason.sample import run as sample_run
 from recall2reason.sample.__main__ import main
+from recall2reason.sample.sampling import SAMPLER_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,6 +119,22 @@ def test_state_of_another_config_is_discarded(assets):
     assert main(args(d, "cfgchange", cfg)) == 0
     rows = list(read_jsonl(d / "cfgchange" / "part-0.jsonl"))
     assert len(rows) == 32 and all(r["text"] != "STALE" for r in rows)
+
+
+def test_state_records_the_sampling_function(assets, monkeypatch):
+    """The resume fingerprint names the sampling function, so shards drawn by another version of it
+    are discarded (by the fingerprint check above) rather than mixed with new draws."""
+    seen = []
+    real = sample_run.ShardStore
+
+    def spy(state_dir, fingerprint):
+        seen.append(fingerprint)
+        return real(state_dir, fingerprint)
+
+    monkeypatch.setattr(sample_run, "ShardStore", spy)
+    d, _ = assets
+    assert main(args(d, "fp", {**CFG, "n": 1, "max_new_tokens": 4})) == 0
+    assert [fp["sampler"] for fp in seen] == [SAMPLER_VERSION]
 
 
 def test_refuses_other_tokenizer_and_bad_config(assets, tmp_path):

@@ -24,6 +24,7 @@ from recall2reason.common import read_json, read_jsonl, sha256_file, to_dict, wr
 from recall2reason.sample.config import SampleConfig
 from recall2reason.sample.engine import Engine, Request
 from recall2reason.sample.rng import sample_seed
+from recall2reason.sample.sampling import SAMPLER_VERSION
 
 log = logging.getLogger("recall2reason.sample")
 
@@ -133,6 +134,7 @@ def run_sample(
         "eval_sha256": sha256_file(eval_path),
         "part": part,
         "cfg": {k: to_dict(getattr(cfg, k)) for k in _OUTPUT_KEYS},
+        "sampler": SAMPLER_VERSION,
     }
     store = ShardStore(Path(state_dir), fingerprint)
 

@@ -23,6 +23,10 @@ import torch
 
 from recall2reason.sample.rng import token_uniforms
 
+# the sampling function's identity: part of the sample stage's resume fingerprint, so that a run
+# resumed after the function changed starts over instead of mixing draws of two functions
+SAMPLER_VERSION = "exponential-race-1"
+
 
 def mass_above(probs: torch.Tensor) -> torch.Tensor:
     """(B, V) -> (B, V) float64: for each token, the total probability of the tokens strictly more
