@@ -41,7 +41,7 @@ import torch
 from recall2reason.sample.rng import step_key
 
 # BLOCK tokens per load (a row is streamed in V / BLOCK blocks per pass), num_warps per row. One
-# program per row: splitting pass 0 and the first check over 4-16 programs per row was not faster
+# program per row: splitting pass 0 and the first check over 4-32 programs per row was not faster
 # (three launches instead of one; H200 sweep, BENCHMARKS.md)
 CONFIG = {"BLOCK": 2048, "num_warps": 8}
 _kernels = None
@@ -50,7 +50,7 @@ _kernels = None
 def _build_kernels():
     # Triton and the helper functions are bound as module globals (not closure variables): both the
     # compiler and the CPU interpreter resolve the kernel's names in its __globals__.
-    global triton, tl, hash32, race_score, lane_winner, reject_loop
+    global triton, tl, hash32, race_score, keep_best, lane_winner, reject_loop
     import triton
     import triton.language as tl
 
@@ -71,11 +71,16 @@ def _build_kernels():
         return x - tl.log(-tl.log(u))
 
     @triton.jit
+    def keep_best(s, idx, best, arg):
+        # per lane, the best score so far and its token id; replacing only on a strictly greater
+        # score keeps the lowest id within a lane
+        win = s > best
+        return tl.where(win, s, best), tl.where(win, idx, arg)
+
+    @triton.jit
     def lane_winner(best, arg, V):
-        # the lowest id among the lanes at the maximum (torch.argmax's tie rule; within a lane the
-        # scans keep the lowest id by replacing only on a strictly greater score)
-        top = tl.max(best, axis=0)
-        return top, tl.min(tl.where(best == top, arg, V), axis=0)
+        # the lowest id among the lanes at the maximum: torch.argmax's tie rule
+        return tl.min(tl.where(best == tl.max(best, axis=0), arg, V), axis=0)
 
     @triton.jit
     def reject_loop(L, loff, skey, a, m, threshold, inv_temperature, V, BLOCK: tl.constexpr):
@@ -95,11 +100,9 @@ def _build_kernels():
                 above = x > xa
                 mass += tl.where(above, tl.exp(x - m), 0.0)
                 s = tl.where(above, race_score(x, skey, idx), float("-inf"))
-                win = s > best
-                best = tl.where(win, s, best)
-                arg = tl.where(win, idx, arg)
+                best, arg = keep_best(s, idx, best, arg)
             go = tl.sum(mass, axis=0) >= threshold
-            _, nxt = lane_winner(best, arg, V)
+            nxt = lane_winner(best, arg, V)
             a = tl.where(go, nxt, a)
             xa = tl.load(L + loff + a).to(tl.float32) * inv_temperature
         return a
@@ -126,10 +129,8 @@ def _build_kernels():
             z_lane = z_lane * tl.exp(m_lane - shift) + tl.exp(x - shift)
             m_lane = m_new
             s = tl.where(valid, race_score(x, skey, idx), float("-inf"))
-            win = s > best
-            best = tl.where(win, s, best)
-            arg = tl.where(win, idx, arg)
-        _, a = lane_winner(best, arg, V)
+            best, arg = keep_best(s, idx, best, arg)
+        a = lane_winner(best, arg, V)
         if NUCLEUS:
             m = tl.max(m_lane, axis=0)
             z = tl.sum(z_lane * tl.exp(m_lane - m), axis=0)  # padding lanes: 0 * exp(-inf) = 0
