@@ -6,7 +6,8 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 --sample   per model and batch: ms per graphed decode step with rows spread over the context
            (pos uniform in [128, 1088)), split into model.step / sampling (sort-based and Triton)
            / argmax, the same step under torch.compile, and the CUDA kernels of three eager steps
---train    Transformer: the kernels of one fwd+bwd micro-step, and tok/s + MFU of the stage's
+--train    a model's (--train-model) kernels of one eager fwd+bwd micro-step, the graphed micro-step's
+           replay time against its kernels' busy time (launch gaps inside the graph), and tok/s + MFU of the stage's
            step at micro-batch 16 and 32 through benchmarks/train_throughput.py
 --attn-sweep  the Triton decode attention's launch configurations (keys per program, warps) at
            the Transformer's decode shape: ms per graphed call of one layer, and the HBM bandwidth
@@ -276,6 +277,65 @@ def sdpa_sweep(args) -> list[dict]:
     return rows
 
 
+def kernel_class(name: str) -> str:
+    n = name.lower()
+    if any(k in n for k in ("gemm", "nvjet", "xmma", "cutlass", "cublas")):
+        return "gemm"
+    if any(k in n for k in ("cudnn", "fmha", "flash", "attn")):
+        return "attention"
+    if n.startswith("triton_"):
+        return "inductor"
+    return "other"
+
+
+def graphed_timeline(lm, model, x, path: Path, reps: int = 10) -> dict:
+    """The trainer's graphed micro-step (pretrain/graphs.py): ms per replay between CUDA events, and
+    from a profile of two replays the kernels' busy time against the replay's span, i.e. how much
+    of a replay the GPU spends between kernels (launch gaps inside the graph)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from recall2reason.pretrain.graphs import GraphedMicroStep
+
+    step = GraphedMicroStep(lm, list(model.parameters()), n_micro=1, bf16=True)
+    inputs, targets = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    step(inputs, targets)  # warm-up + capture
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        step(inputs, targets)
+    end.record()
+    torch.cuda.synchronize()
+    replay_ms = start.elapsed_time(end) / reps
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(2):
+            step(inputs, targets)
+        torch.cuda.synchronize()
+    kernels = sorted(
+        (e.time_range.start, e.time_range.end, e.name)
+        for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and e.time_range.end > e.time_range.start
+    )
+    busy, by_class, gaps, last_end = 0.0, {}, [], None
+    for s, e, name in kernels:  # us; the union of kernel intervals, so overlapping kernels count once
+        if last_end is not None and s > last_end:
+            gaps.append(s - last_end)
+        busy += max(0.0, e - max(s, last_end if last_end is not None else s))
+        by_class[kernel_class(name)] = by_class.get(kernel_class(name), 0.0) + (e - s)
+        last_end = e if last_end is None else max(last_end, e)
+    span = (kernels[-1][1] - kernels[0][0]) if kernels else 0.0
+    gaps.sort()
+    res = {
+        "replay_ms": round(replay_ms, 3), "kernels_per_replay": len(kernels) // 2,
+        "busy_ms_per_replay": round(busy / 2e3, 3), "span_ms_per_replay": round(span / 2e3, 3),
+        "gap_ms_per_replay": round(sum(gaps) / 2e3, 3), "gaps_over_10us": sum(g > 10 for g in gaps) // 2,
+        "median_gap_us": round(gaps[len(gaps) // 2], 2) if gaps else 0.0,
+        "kernel_ms_by_class": {k: round(v / 2e3, 3) for k, v in sorted(by_class.items(), key=lambda kv: -kv[1])},
+    }
+    path.write_text(json.dumps(res, indent=2))
+    model.zero_grad(set_to_none=True)
+    return res
+
+
 def profile_train(args, out: Path) -> list[dict]:
     import train_throughput as tt
     from recall2reason.pretrain.config import TrainConfig
@@ -301,6 +361,9 @@ def profile_train(args, out: Path) -> list[dict]:
         micro()
     table = kernel_table(micro, out / f"kernels_train_{args.train_model}.txt", steps=2)
     print("\n".join(table.splitlines()[:30]), flush=True)
+    model.zero_grad(set_to_none=True)
+    timeline = graphed_timeline(lm, model, x, out / f"timeline_train_{args.train_model}.json")
+    print("[train] graphed micro-step: " + json.dumps(timeline), flush=True)
     del model, lm
     torch.cuda.empty_cache()
     torch._dynamo.reset()

@@ -5,7 +5,7 @@ regional torch.compile of every block, fused LM-head cross-entropy, fused AdamW,
 gradient accumulation) on random tokens, one model at a time:
 
     source .gpu/setup.sh && python benchmarks/train_throughput.py \
-        --models transformer,gla50,gdn50,mamba50,gdn100 --micro-batch 16 --accum 4 --steps 10
+        --models transformer,gla50,gdn50,mamba50,gdn100 --steps 10   # the defaults: micro-batch 32 x 8 (the study batch)
 
 Per model: compile / warm-up steps (untimed), then ``--steps`` optimizer steps timed between two
 ``cuda.synchronize()``. tokens/s counts every trained token; MFU uses the FLOP convention of
@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
-    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs)
+    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
+                      loss_chunk_tokens=args.loss_chunk)
     torch.manual_seed(0)
     model = build_model(spec.model_config(args.backend)).to(device)
     opt = build_optimizer(model, cfg, device)
@@ -77,7 +78,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     out = {
         "model": spec.name, "backend": model.backend, "compiled": compile, "compile_mode": args.compile_mode,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
-        "micro_batch": B, "accum": args.accum,
+        "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
         "flops_per_token": fpt, "tokens_per_s": tok_s, "step_s": dt / args.steps, "warmup_s": warm_s,
         "mfu": tok_s * fpt / peak if peak else None, "loss": float(loss), "grad_norm": float(gn),
@@ -90,9 +91,10 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="transformer,gla50,gdn50,mamba50,gdn100")
-    p.add_argument("--micro-batch", type=int, default=16)
-    p.add_argument("--accum", type=int, default=4)
+    p.add_argument("--micro-batch", type=int, default=TrainConfig.micro_batch_size)
+    p.add_argument("--accum", type=int, default=8, help="micro-batches per optimizer step (8 x 32 x 2048: the study's 524,288-token batch on one GPU)")
     p.add_argument("--seq-len", type=int, default=2048)
+    p.add_argument("--loss-chunk", type=int, default=TrainConfig.loss_chunk_tokens, help="tokens per LM-head + cross-entropy chunk (train.loss_chunk_tokens)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])

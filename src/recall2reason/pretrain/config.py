@@ -17,7 +17,7 @@ from recall2reason.common.cfg import ConfigError, from_dict, to_dict
 class TrainConfig:
     # batch: the paper does not state it; 256 x 2048 tokens, reached by gradient accumulation
     global_batch_tokens: int = 524288
-    micro_batch_size: int = 16  # sequences per forward/backward on one device
+    micro_batch_size: int = 32  # sequences per forward/backward on one device
     # AdamW (Table 6)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.95)
@@ -41,7 +41,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every_minutes: float = 30.0
     checkpoint_every_steps: int | None = None  # in addition to the minutes; null: time only
-    loss_chunk_tokens: int = 8192  # tokens per LM-head + cross-entropy chunk
+    loss_chunk_tokens: int = 32768  # tokens per LM-head + cross-entropy chunk
     peak_tflops: float | None = None  # MFU denominator per device; null: datasheet bf16 dense peak of the GPU
     tensorboard: bool = False  # also write TensorBoard scalars under the state dir
     wandb_project: str | None = None  # also log to Weights & Biases (needs wandb + login)
