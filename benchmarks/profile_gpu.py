@@ -315,13 +315,15 @@ def graphed_timeline(lm, model, x, path: Path, reps: int = 10) -> dict:
         (e.time_range.start, e.time_range.end, e.name)
         for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and e.time_range.end > e.time_range.start
     )
-    busy, by_class, gaps, last_end = 0.0, {}, [], None
-    for s, e, name in kernels:  # us; the union of kernel intervals, so overlapping kernels count once
-        if last_end is not None and s > last_end:
+    busy, by_class, gaps = 0.0, {}, []
+    last_end = kernels[0][0] if kernels else 0.0
+    for s, e, name in kernels:  # us; busy = the union of kernel intervals (overlaps count once)
+        if s > last_end:
             gaps.append(s - last_end)
-        busy += max(0.0, e - max(s, last_end if last_end is not None else s))
-        by_class[kernel_class(name)] = by_class.get(kernel_class(name), 0.0) + (e - s)
-        last_end = e if last_end is None else max(last_end, e)
+        busy += max(0.0, e - max(s, last_end))
+        last_end = max(last_end, e)
+        cls = kernel_class(name)
+        by_class[cls] = by_class.get(cls, 0.0) + (e - s)
     span = (kernels[-1][1] - kernels[0][0]) if kernels else 0.0
     gaps.sort()
     res = {
