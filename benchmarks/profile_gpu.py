@@ -16,6 +16,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            forward + backward with each fused backend forced (flash, cuDNN, efficient): ms,
            TFLOP/s, and the difference of output and dq from flash (torch 2.11 already picks cuDNN
            on Hopper for this shape: BENCHMARKS.md)
+--gemm-sweep  the GEMMs of one block's input projections at micro-batch 32 x 2048 (bf16): forward,
+           input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
+           small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -24,6 +27,7 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -277,6 +281,44 @@ def sdpa_sweep(args) -> list[dict]:
     return rows
 
 
+def gemm_sweep(args) -> list[dict]:
+    """Forward (x W^T), input-gradient (g W) and weight-gradient (g^T x) GEMMs of a block's input
+    projections at 32 x 2048 tokens, bf16: each width separately vs the widths fused into one."""
+    N, d = 32 * 2048, 768
+    groups = {"attention q,k,v": [768, 768, 768], "gla q,k,v,gk_low": [768, 768, 768, 16],
+              "gdn q,k,v,a,b": [768, 768, 768, 12, 12], "swiglu value,gate": [3072, 3072]}
+    x = torch.randn(N, d, device="cuda", dtype=torch.bfloat16)
+
+    def timed(fn, reps=20):
+        for _ in range(3):
+            fn()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / reps
+
+    rows = []
+    for name, widths in groups.items():
+        ws = [torch.randn(w, d, device="cuda", dtype=torch.bfloat16) for w in widths]
+        gs = [torch.randn(N, w, device="cuda", dtype=torch.bfloat16) for w in widths]
+        wf, gf = torch.cat(ws), torch.cat(gs, dim=1)
+        flops = 2 * N * d * sum(widths)
+        for kind, sep, fused in (
+            ("forward", lambda: [x @ w.t() for w in ws], lambda: x @ wf.t()),
+            ("input grad", lambda: functools.reduce(torch.add, [g @ w for g, w in zip(gs, ws)]), lambda: gf @ wf),
+            ("weight grad", lambda: [g.t() @ x for g in gs], lambda: gf.t() @ x),
+        ):
+            ms_sep, ms_fused = timed(sep), timed(fused)
+            res = {"group": name, "gemm": kind, "ms_separate": round(ms_sep, 4), "ms_fused": round(ms_fused, 4),
+                   "tflops_separate": round(flops / ms_sep / 1e9, 1), "tflops_fused": round(flops / ms_fused / 1e9, 1)}
+            print("[gemm] " + json.dumps(res), flush=True)
+            rows.append(res)
+    return rows
+
+
 def kernel_class(name: str) -> str:
     n = name.lower()
     if any(k in n for k in ("gemm", "nvjet", "xmma", "cutlass", "cublas")):
@@ -393,6 +435,7 @@ def main() -> int:
     p.add_argument("--nucleus-sweep", action="store_true")
     p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
+    p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
@@ -403,9 +446,11 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": [], "gemm": []}
     if args.sdpa_sweep:
         result["sdpa"] = sdpa_sweep(args)
+    if args.gemm_sweep:
+        result["gemm"] = gemm_sweep(args)
     if args.attn_sweep:
         result["attn"] = attn_sweep(args)
     if args.nucleus_sweep:
