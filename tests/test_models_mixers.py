@@ -17,6 +17,7 @@ import yaml
 
 from recall2reason.models import ModelConfig, build_model, load_model, resolve_backend, save_model
 from recall2reason.models.layers import get_mixer
+from recall2reason.models.layers.base import project
 from recall2reason.models.model import SwiGLU
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, l2norm
 from recall2reason.models.ops.gla import chunk_gla
@@ -415,3 +416,38 @@ def test_swiglu_is_olmos_fused_projection_split_into_value_then_gate():
     # swapping the halves (gate first) is a different function: the test would see it
     swapped = mlp.ff_out(F.silu(value) * gate)
     assert not torch.allclose(swapped, fused)
+
+
+def test_project_is_the_separate_projections_as_one_gemm():
+    # GLA / GDN run their input projections as one GEMM over the concatenated weights; values and
+    # gradients must be those of the separate nn.Linear layers, whose parameters stay in place
+    torch.manual_seed(0)
+    lins = [torch.nn.Linear(16, w, bias=False) for w in (8, 8, 3)]
+    x = torch.randn(2, 5, 16, requires_grad=True)
+    wrt = [x] + [lin.weight for lin in lins]
+    outs = project(x, *lins)
+    assert [tuple(o.shape) for o in outs] == [(2, 5, 8), (2, 5, 8), (2, 5, 3)]
+    loss = sum((o * (i + 1)).square().sum() for i, o in enumerate(outs))
+    ref_outs = [lin(x) for lin in lins]
+    ref_loss = sum((o * (i + 1)).square().sum() for i, o in enumerate(ref_outs))
+    for o, r in zip(outs, ref_outs):
+        torch.testing.assert_close(o, r)
+    for g, r in zip(torch.autograd.grad(loss, wrt), torch.autograd.grad(ref_loss, wrt)):
+        torch.testing.assert_close(g, r)
+    with pytest.raises(ValueError, match="bias-free"):
+        project(x, torch.nn.Linear(16, 4))
+
+
+@pytest.mark.parametrize("name", ["gla", "gdn"])
+def test_prefill_stores_the_conv_windows_of_the_projections(name):
+    # prefill takes each decoding window from the same fused projection it convolves
+    torch.manual_seed(0)
+    mixer = get_mixer(name)(tiny_cfg([name]), 0, "reference")
+    x = torch.randn(1, 6, 32)
+    state = mixer.init_state(2, 16, x.device, x.dtype)
+    with torch.no_grad():
+        mixer.prefill(x, state, slot=1)
+        for n in "qkv":
+            window = getattr(mixer, f"{n}_proj")(x)[0, -mixer.c.conv_size:].t()  # (D, W), oldest input first
+            torch.testing.assert_close(state[f"conv_{n}"][1], window)
+            assert not state[f"conv_{n}"][0].any()  # the other slot is untouched

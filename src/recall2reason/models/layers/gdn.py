@@ -16,6 +16,7 @@ fused in the kernel); ``reference`` runs :mod:`recall2reason.models.ops.delta_ru
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recall2reason.models import kernels
-from recall2reason.models.layers.base import Mixer, register_mixer, scaled_dim
+from recall2reason.models.layers.base import Mixer, project, register_mixer, scaled_dim
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, recurrent_gated_delta_rule_step
 from recall2reason.models.ops.norm import HeadRMSNorm
@@ -71,14 +72,15 @@ class GatedDeltaNet(Mixer):
 
     # -- shared pieces -----------------------------------------------------------------------
     def _inputs(self, x, conv):
+        """q, k, v as (B, T, H, d) and the gate / beta logits; the five projections of x are one GEMM."""
         B, T, _ = x.shape
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q, k, v, a, b = project(x, self.q_proj, self.k_proj, self.v_proj, self.a_proj, self.b_proj)
         if self.c.use_short_conv:
             q, k, v = conv("q", self.q_conv1d, q), conv("k", self.k_conv1d, k), conv("v", self.v_conv1d, v)
         else:  # FLA applies silu in place of the conv's activation
             q, k, v = F.silu(q), F.silu(k), F.silu(v)
         H = self.n_heads
-        return q.view(B, T, H, -1), k.view(B, T, H, -1), v.view(B, T, H, -1), self.a_proj(x), self.b_proj(x)
+        return q.view(B, T, H, -1), k.view(B, T, H, -1), v.view(B, T, H, -1), a, b
 
     def _gate_beta(self, a, b):
         g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())
@@ -117,11 +119,7 @@ class GatedDeltaNet(Mixer):
         return st
 
     def prefill(self, x, state, slot):
-        if self.c.use_short_conv:
-            for n in "qkv":
-                pre = getattr(self, f"{n}_proj")(x)
-                state[f"conv_{n}"][slot] = conv_ops.conv_window(pre, self.c.conv_size)[0].to(state[f"conv_{n}"].dtype)
-        q, k, v, a, b = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend))
+        q, k, v, a, b = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend))
         o, h = self._mix(q, k, v, a, b, output_final_state=True)
         state["h"][slot] = h[0].float()
         return self._output(o, x)

@@ -13,13 +13,14 @@ Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its Triton
 
 from __future__ import annotations
 
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recall2reason.models import kernels
-from recall2reason.models.layers.base import Mixer, register_mixer, scaled_dim
+from recall2reason.models.layers.base import Mixer, project, register_mixer, scaled_dim
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
@@ -67,12 +68,13 @@ class GatedLinearAttention(Mixer):
 
     # -- shared pieces -----------------------------------------------------------------------
     def _inputs(self, x, conv):
-        """q, k, v, log-gate as (B, T, H, d); ``conv(name, module, x)`` runs a short convolution."""
+        """q, k, v, log-gate as (B, T, H, d); ``conv(name, module, x)`` runs a short convolution.
+        The four projections of x (q, k, v, the gate's low-rank input) are one GEMM."""
         B, T, _ = x.shape
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q, k, v, gk_low = project(x, self.q_proj, self.k_proj, self.v_proj, self.gk_proj[0])
         if self.c.use_short_conv:
             q, k, v = conv("q", self.q_conv1d, q), conv("k", self.k_conv1d, k), conv("v", self.v_conv1d, v)
-        gk = F.logsigmoid(self.gk_proj(x).float()) / self.c.gate_logit_normalizer
+        gk = F.logsigmoid(self.gk_proj[1](gk_low).float()) / self.c.gate_logit_normalizer
         if self.c.clamp_min is not None:
             gk = gk.clamp_min(self.c.clamp_min)
         if self.c.feature_map is not None:
@@ -117,11 +119,7 @@ class GatedLinearAttention(Mixer):
         return st
 
     def prefill(self, x, state, slot):
-        if self.c.use_short_conv:  # remember the last conv_size pre-conv inputs of this prompt
-            for n in "qkv":
-                pre = getattr(self, f"{n}_proj")(x)
-                state[f"conv_{n}"][slot] = conv_ops.conv_window(pre, self.c.conv_size)[0].to(state[f"conv_{n}"].dtype)
-        q, k, v, gk = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend))
+        q, k, v, gk = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend))
         o, h = self._mix(q, k, v, gk.to(q.dtype) if self.backend == "kernels" else gk, output_final_state=True)
         state["h"][slot] = h[0].float()
         return self._output(o, x)

@@ -63,3 +63,11 @@ def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> 
 
         return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu")[0]
     return causal_conv1d(x, conv.weight, conv.bias, "silu")
+
+
+def prefill_conv(state: dict, slot: int, backend: str, name: str, conv: torch.nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """A prompt's short conv (x: (1, T, D)) that also stores its last inputs, the decoding window,
+    in ``state[f"conv_{name}"][slot]`` (GLA / GDN ``prefill``)."""
+    window = state[f"conv_{name}"]
+    window[slot] = conv_window(x, conv.kernel_size[0])[0].to(window.dtype)
+    return short_conv_forward(conv, x, backend)
