@@ -1,31 +1,41 @@
 # Source on the device machine from the project root, instead of .gpu/setup.sh, to overlap the
-# mamba-ssm build with other work:   source benchmarks/gpu_toolkit.sh && ... && wait_mamba && ...
+# kernel builds with other work:   source benchmarks/gpu_toolkit.sh && ... && wait_mamba && ...
 # Installs Triton 3.7.1, fla 0.6.0 and math-verify from .gpu/ at once (seconds), then builds
 # mamba-ssm for sm_90 in the background (MAX_JOBS=8, leaving cores for the foreground);
 # `wait_mamba` blocks until it is importable. Triton's compile and autotune cache (FLA caches its
 # autotune winners there) lives in .triton-cache/, which a later call can carry back in.
 # GPU_NO_MAMBA=1 skips the build (its 16 compiler threads also slow a benchmark's host side).
-_g="$(pwd)/.gpu"; _site=/tmp/gpu-site; _msite=/tmp/gpu-mamba
-export PYTHONPATH="$_site:$_msite:$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}"
+# GPU_WITH_CAUSAL_CONV1D=1 also builds causal-conv1d 1.7.0 (about 5 minutes) into its own folder,
+# on PYTHONPATH but importable only once built (`wait_causal_conv1d`); a benchmark can leave it out
+# by dropping that folder from PYTHONPATH.
+_g="$(pwd)/.gpu"; _site=/tmp/gpu-site; _msite=/tmp/gpu-mamba; _csite=/tmp/gpu-cc1d
+export PYTHONPATH="$_site:$_msite:$_csite:$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}"
 export TRITON_CACHE_DIR="$(pwd)/.triton-cache"
-mkdir -p "$_site" "$_msite" /tmp/gpu-build "$TRITON_CACHE_DIR"
+mkdir -p "$_site" "$_msite" "$_csite" /tmp/gpu-build "$TRITON_CACHE_DIR"
 if [ ! -f "$_site/.ready" ]; then
   tar xJf "$_g"/triton-3.7.1-slim.tar.xz -C "$_site" &&
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$_site" "$_g"/*.whl && touch "$_site/.ready"
 fi
-if [ "${GPU_NO_MAMBA:-0}" != 1 ] && [ ! -f "$_msite/.ready" ] && [ ! -f /tmp/gpu-build/.started ]; then
-  touch /tmp/gpu-build/.started
-  ( cd /tmp/gpu-build && tar xzf "$_g/mamba_ssm-2.3.2.post1.tar.gz" && cd mamba_ssm-2.3.2.post1 &&
+# _build_sm90 <package-version> <target dir> <log name>: build a CUDA source package for sm_90 only, in the background
+_build_sm90() {
+  [ -f "$2/.ready" ] || [ -f "/tmp/gpu-build/$3.started" ] && return
+  touch "/tmp/gpu-build/$3.started"
+  ( cd /tmp/gpu-build && tar xzf "$_g/$1.tar.gz" && cd "$1" &&
     python3 -c "s=open('setup.py').read();s=s.replace('    # HACK: The compiler flag','    cc_flag = [\"-gencode\", \"arch=compute_90,code=sm_90\"]\n    # HACK: The compiler flag',1);open('setup.py','w').write(s)" &&
-    MAMBA_FORCE_BUILD=TRUE MAX_JOBS=8 NVCC_THREADS=2 nice -n 19 python3 -m pip wheel -q --no-build-isolation --no-deps -w /tmp/gpu-build/wheels . > /tmp/gpu-build/mamba.log 2>&1 &&
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$_msite" /tmp/gpu-build/wheels/mamba_ssm*.whl &&
-    touch "$_msite/.ready" || { echo "mamba-ssm build failed:"; tail -20 /tmp/gpu-build/mamba.log; touch "$_msite/.failed"; } ) &
-fi
-wait_mamba() {
-  local t0=$SECONDS
-  while [ ! -f "$_msite/.ready" ] && [ ! -f "$_msite/.failed" ]; do sleep 2; done
-  echo "mamba-ssm: waited $((SECONDS - t0)) s"; [ -f "$_msite/.ready" ]
+    MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE MAX_JOBS=8 NVCC_THREADS=2 nice -n 19 \
+      python3 -m pip wheel -q --no-build-isolation --no-deps -w "/tmp/gpu-build/wheels-$3" . > "/tmp/gpu-build/$3.log" 2>&1 &&
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$2" "/tmp/gpu-build/wheels-$3"/*.whl &&
+    touch "$2/.ready" || { echo "$1 build failed:"; tail -20 "/tmp/gpu-build/$3.log"; touch "$2/.failed"; } ) &
 }
+_wait_built() {  # _wait_built <target dir> <name>
+  local t0=$SECONDS
+  while [ ! -f "$1/.ready" ] && [ ! -f "$1/.failed" ]; do sleep 2; done
+  echo "$2: waited $((SECONDS - t0)) s"; [ -f "$1/.ready" ]
+}
+[ "${GPU_NO_MAMBA:-0}" != 1 ] && _build_sm90 mamba_ssm-2.3.2.post1 "$_msite" mamba
+[ "${GPU_WITH_CAUSAL_CONV1D:-0}" = 1 ] && _build_sm90 causal_conv1d-1.7.0 "$_csite" causal_conv1d
+wait_mamba() { _wait_built "$_msite" mamba-ssm; }
+wait_causal_conv1d() { _wait_built "$_csite" causal-conv1d; }
 # keep only the autotune winners (small), not every compiled variant, for carrying back
 save_autotune_cache() {
   (cd "$TRITON_CACHE_DIR/.." && find "$(basename "$TRITON_CACHE_DIR")" -name '*.autotune.json' | tar czf "$1" -T -) && ls -la "$1"
