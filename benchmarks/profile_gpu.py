@@ -60,12 +60,18 @@ def graphed_ms(fn, reps: int = 30) -> float:
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
         fn()
-    g.replay()
+    return event_ms(g.replay, reps, warmup=1)
+
+
+def event_ms(fn, reps: int = 20, warmup: int = 3) -> float:
+    """ms per call of ``fn`` between two CUDA events, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     for _ in range(reps):
-        g.replay()
+        fn()
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) / reps
@@ -263,15 +269,7 @@ def sdpa_sweep(args) -> list[dict]:
                 ref = (y.float(), dq.float())
             res["out_rel_diff_vs_flash"] = ((y.float() - ref[0]).norm() / ref[0].norm()).item()
             res["dq_rel_diff_vs_flash"] = ((dq.float() - ref[1]).norm() / ref[1].norm()).item()
-            for _ in range(3):
-                fwd_bwd()
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(20):
-                fwd_bwd()
-            end.record()
-            torch.cuda.synchronize()
-            ms = start.elapsed_time(end) / 20
+            ms = event_ms(fwd_bwd)
             flops = 4 * B * H * T * T * D / 2 * 3.5  # causal: fwd 2 matmuls, bwd 5 -> 3.5x the fwd
             res.update(ms_fwd_bwd=round(ms, 4), tflops=round(flops / ms / 1e9, 1))
         except Exception as e:
@@ -288,18 +286,6 @@ def gemm_sweep(args) -> list[dict]:
     groups = {"attention q,k,v": [768, 768, 768], "gla q,k,v,gk_low": [768, 768, 768, 16],
               "gdn q,k,v,a,b": [768, 768, 768, 12, 12], "swiglu value,gate": [3072, 3072]}
     x = torch.randn(N, d, device="cuda", dtype=torch.bfloat16)
-
-    def timed(fn, reps=20):
-        for _ in range(3):
-            fn()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        return start.elapsed_time(end) / reps
-
     rows = []
     for name, widths in groups.items():
         ws = [torch.randn(w, d, device="cuda", dtype=torch.bfloat16) for w in widths]
@@ -311,7 +297,7 @@ def gemm_sweep(args) -> list[dict]:
             ("input grad", lambda: functools.reduce(torch.add, [g @ w for g, w in zip(gs, ws)]), lambda: gf @ wf),
             ("weight grad", lambda: [g.t() @ x for g in gs], lambda: gf.t() @ x),
         ):
-            ms_sep, ms_fused = timed(sep), timed(fused)
+            ms_sep, ms_fused = event_ms(sep), event_ms(fused)
             res = {"group": name, "gemm": kind, "ms_separate": round(ms_sep, 4), "ms_fused": round(ms_fused, 4),
                    "tflops_separate": round(flops / ms_sep / 1e9, 1), "tflops_fused": round(flops / ms_fused / 1e9, 1)}
             print("[gemm] " + json.dumps(res), flush=True)
@@ -340,15 +326,7 @@ def graphed_timeline(lm, model, x, path: Path, reps: int = 10) -> dict:
 
     step = GraphedMicroStep(lm, list(model.parameters()), n_micro=1, bf16=True)
     inputs, targets = x[:, :-1].contiguous(), x[:, 1:].contiguous()
-    step(inputs, targets)  # warm-up + capture
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(reps):
-        step(inputs, targets)
-    end.record()
-    torch.cuda.synchronize()
-    replay_ms = start.elapsed_time(end) / reps
+    replay_ms = event_ms(lambda: step(inputs, targets), reps, warmup=1)  # the first call warms up and captures
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(2):
             step(inputs, targets)
