@@ -37,7 +37,7 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.append(str(REPO / "src"))  # appended: a tree on PYTHONPATH (an A/B variant) or the installed package wins
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recall2reason.models import build_model  # noqa: E402

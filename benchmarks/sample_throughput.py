@@ -25,7 +25,7 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.append(str(REPO / "src"))  # appended: a tree on PYTHONPATH (an A/B variant) or the installed package wins
 
 from recall2reason.models import build_model  # noqa: E402
 from recall2reason.sample.engine import Engine, Request  # noqa: E402
