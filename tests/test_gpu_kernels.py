@@ -87,8 +87,12 @@ def _upstream_layer(name: str):
                          use_short_conv=True, conv_size=4, conv_bias=False)
 
 
-@pytest.mark.parametrize("name", ["mamba", "gla", "gdn"])
-def test_same_function_as_the_upstream_layer(name):
+# GLA / GDN under bf16 autocast, the training precision: FLA's fp32 kernels autotune for minutes on
+# a fresh machine (a 200 s device slot ended inside this test, BENCHMARKS.md), the bf16 winners are
+# in the carried autotune cache. Mamba (no autotuning) stays fp32, with the tight tolerance.
+@pytest.mark.parametrize("name, dtype", [("mamba", torch.float32), ("gla", torch.bfloat16), ("gdn", torch.bfloat16)],
+                         ids=["mamba-fp32", "gla-bf16", "gdn-bf16"])
+def test_same_function_as_the_upstream_layer(name, dtype):
     """Our state_dict loads strictly into mamba-ssm's Mamba / FLA's layer class, which then
     computes what our kernels backend computes."""
     need(name)
@@ -96,9 +100,10 @@ def test_same_function_as_the_upstream_layer(name):
     theirs = _upstream(name).cuda()
     theirs.load_state_dict(ours.state_dict(), strict=True)
     x = torch.randn(2, 512, 768, device="cuda")
-    y_theirs = theirs(x)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        y_ours, y_theirs = ours(x), theirs(x)
     y_theirs = y_theirs[0] if isinstance(y_theirs, tuple) else y_theirs
-    assert rel_err(ours(x), y_theirs) < 1e-3
+    assert rel_err(y_ours, y_theirs) < (1e-3 if dtype == torch.float32 else TOL[torch.bfloat16][0])
 
 
 def _tiny_kernel_model():
