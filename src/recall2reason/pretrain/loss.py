@@ -12,6 +12,10 @@ dtype; fp32 only inside the fused softmax) is alive at any time.
 
 Every target counts (packed pretraining data has no padding). ``compute_dtype`` is the matmul
 dtype (bf16 under the bf16 recipe); softmax / log-sum-exp / accumulation are fp32.
+
+Per chunk, the softmax part runs either as one compiled (or eager) PyTorch expression, or, on CUDA
+by default, as :mod:`.ce_triton`'s one-pass kernel, which reads the logits once and writes their
+gradient over them (the compiled form reads them twice); both compute the same values.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import torch
 
 _compiled = None
+KERNEL_MAX_VOCAB = 65536  # = ce_triton.MAX_VOCAB (that module imports Triton, so it is imported lazily)
 
 
 def _chunk_fwd_bwd(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
@@ -34,8 +39,29 @@ def _chunk_fwd_bwd(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: flo
     return loss_sum, g @ w, (g.t() @ h).float()
 
 
-def _chunk_fn(compile: bool):
+def _chunk_fwd_bwd_kernel(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
+    from recall2reason.pretrain.ce_triton import cross_entropy_rows_
+
+    logits = h @ w.t()
+    loss_sum = cross_entropy_rows_(logits, t, inv_n).sum()  # logits now hold their gradient
+    if not need_grad:
+        return loss_sum, None, None
+    return loss_sum, logits @ w, (logits.t() @ h).float()
+
+
+def kernel_available(h: torch.Tensor, w: torch.Tensor) -> bool:
+    """The one-pass kernel's conditions: CUDA, Triton importable, the vocab fits one program."""
+    if not h.is_cuda or w.shape[0] > KERNEL_MAX_VOCAB:
+        return False
+    from recall2reason.models.kernels import importable
+
+    return importable("triton")
+
+
+def _chunk_fn(compile: bool, kernel: bool = False):
     global _compiled
+    if kernel:
+        return _chunk_fwd_bwd_kernel
     if not compile:
         return _chunk_fwd_bwd
     if _compiled is None:
@@ -45,10 +71,10 @@ def _chunk_fn(compile: bool):
 
 class _FusedLinearCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, w, t, chunk_tokens, compute_dtype, compile):
+    def forward(ctx, h, w, t, chunk_tokens, compute_dtype, compile, kernel):
         n = t.numel()
         need_grad = h.requires_grad or w.requires_grad
-        fn = _chunk_fn(compile)
+        fn = _chunk_fn(compile, kernel)
         with torch.autocast(h.device.type, enabled=False):
             wc = w.to(compute_dtype)
             total = torch.zeros((), dtype=torch.float32, device=h.device)
@@ -68,7 +94,7 @@ class _FusedLinearCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         grad_h, grad_w = ctx.saved_tensors
-        return grad_h * grad_out.to(grad_h.dtype), (grad_w * grad_out).to(ctx.w_dtype), None, None, None, None
+        return grad_h * grad_out.to(grad_h.dtype), (grad_w * grad_out).to(ctx.w_dtype), None, None, None, None, None
 
 
 def fused_linear_cross_entropy(
@@ -78,10 +104,14 @@ def fused_linear_cross_entropy(
     chunk_tokens: int = 8192,
     compute_dtype: torch.dtype | None = None,
     compile: bool = False,
+    kernel: bool | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy of ``h @ weight.T`` against ``targets``; h (..., d), targets (...)."""
+    """Mean cross-entropy of ``h @ weight.T`` against ``targets``; h (..., d), targets (...).
+    ``kernel``: the one-pass Triton softmax (default: where :func:`kernel_available`)."""
     h2 = h.reshape(-1, h.shape[-1])
     t = targets.reshape(-1)
     if t.numel() != h2.shape[0]:
         raise ValueError(f"{h2.shape[0]} hidden states but {t.numel()} targets")
-    return _FusedLinearCE.apply(h2, weight, t, int(chunk_tokens), compute_dtype or h.dtype, compile)
+    if kernel is None:
+        kernel = kernel_available(h2, weight)
+    return _FusedLinearCE.apply(h2, weight, t, int(chunk_tokens), compute_dtype or h.dtype, compile, bool(kernel))
