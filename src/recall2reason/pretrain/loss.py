@@ -13,9 +13,10 @@ dtype; fp32 only inside the fused softmax) is alive at any time.
 Every target counts (packed pretraining data has no padding). ``compute_dtype`` is the matmul
 dtype (bf16 under the bf16 recipe); softmax / log-sum-exp / accumulation are fp32.
 
-Per chunk, the softmax part runs either as one compiled (or eager) PyTorch expression, or, on CUDA
-by default, as :mod:`.ce_triton`'s one-pass kernel, which reads the logits once and writes their
-gradient over them (the compiled form reads them twice); both compute the same values.
+Per chunk, the softmax part runs either as one compiled (or eager) PyTorch expression, or (``kernel``;
+the trainer's ``train.loss_kernel``) as :mod:`.ce_triton`'s one-pass kernel on CUDA, which reads the
+logits once and writes their gradient over them (the compiled form reads them twice); both compute
+the same values.
 """
 
 from __future__ import annotations
@@ -104,10 +105,10 @@ def fused_linear_cross_entropy(
     chunk_tokens: int = 8192,
     compute_dtype: torch.dtype | None = None,
     compile: bool = False,
-    kernel: bool | None = None,
+    kernel: bool | None = False,
 ) -> torch.Tensor:
     """Mean cross-entropy of ``h @ weight.T`` against ``targets``; h (..., d), targets (...).
-    ``kernel``: the one-pass Triton softmax (default: where :func:`kernel_available`)."""
+    ``kernel``: the one-pass Triton softmax; None: where :func:`kernel_available` (CUDA)."""
     h2 = h.reshape(-1, h.shape[-1])
     t = targets.reshape(-1)
     if t.numel() != h2.shape[0]:
