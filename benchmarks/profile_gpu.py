@@ -20,8 +20,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
 --ce-sweep  the loss's softmax part at one 32,768-token chunk of the study's vocab (bf16 logits):
-           the compiled PyTorch expression vs the one-pass Triton kernel (pretrain.ce_triton) per
-           warp count, ms and HBM GB/s; then the whole chunk (LM-head GEMMs included) both ways
+           the compiled PyTorch expression vs the Triton kernel (pretrain.ce_triton: row held whole
+           or streamed in pieces, per warp count), ms and HBM GB/s; then the whole chunk (LM-head
+           GEMMs included) both ways
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -330,20 +331,20 @@ def ce_sweep(args) -> list[dict]:
     rows, io = [], N * V * 2
     ms = event_ms(lambda: softmax_part(z0, t))
     rows.append({"variant": "compiled expression", "ms": round(ms, 4), "GBps_at_3_passes": round(3 * io / ms / 1e6)})
-    default = ce_triton.NUM_WARPS
+    default = ce_triton.NUM_WARPS, ce_triton.CHUNK
+    ms_copy = event_ms(lambda: z.copy_(z0))  # each timed call first restores the logits it overwrote
     try:
-        for warps in (8, 16, 32):
-            ce_triton.NUM_WARPS = warps
-            ms = event_ms(lambda: (z.copy_(z0), ce_triton.cross_entropy_rows_(z, t, inv_n)))
-            ms_copy = event_ms(lambda: z.copy_(z0))
+        for chunk, warps in [(0, 8), (0, 16), (0, 32), (4096, 4), (4096, 8), (8192, 8), (8192, 16)]:
+            ce_triton.CHUNK, ce_triton.NUM_WARPS = chunk, warps
+            ms = event_ms(lambda: (z.copy_(z0), ce_triton.cross_entropy_rows_(z, t, inv_n))) - ms_copy
             z.copy_(z0)
             loss = ce_triton.cross_entropy_rows_(z, t, inv_n).sum()
-            rows.append({"variant": f"one-pass kernel, {warps} warps", "ms": round(ms - ms_copy, 4),
-                         "GBps_at_2_passes": round(2 * io / (ms - ms_copy) / 1e6),
+            rows.append({"variant": f"kernel, {'whole row' if chunk == 0 else f'{chunk}-wide pieces'}, {warps} warps",
+                         "ms": round(ms, 4), "GBps_at_2_passes": round(2 * io / ms / 1e6),
                          "loss_rel_diff": abs(loss.item() - want_loss.item()) / want_loss.item(),
                          "g_max_diff": (z.float() - want_g.float()).abs().max().item()})
     finally:
-        ce_triton.NUM_WARPS = default
+        ce_triton.NUM_WARPS, ce_triton.CHUNK = default
     h = torch.randn(N, d, device="cuda", dtype=torch.bfloat16, generator=g)
     w = torch.randn(V, d, device="cuda", dtype=torch.bfloat16, generator=g) * 0.05
     compiled_chunk = torch.compile(loss_mod._chunk_fwd_bwd, dynamic=False)

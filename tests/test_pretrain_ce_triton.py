@@ -17,8 +17,12 @@ from recall2reason.pretrain.loss import KERNEL_MAX_VOCAB  # noqa: E402
 DEV = "cpu" if os.environ.get("TRITON_INTERPRET") == "1" else "cuda"
 
 
+@pytest.mark.parametrize("chunk", [0, 512], ids=["whole-row", "streamed"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def test_rows_match_the_pytorch_softmax(dtype):
+def test_rows_match_the_pytorch_softmax(dtype, chunk, monkeypatch):
+    from recall2reason.pretrain import ce_triton
+
+    monkeypatch.setattr(ce_triton, "CHUNK", chunk)  # 512: six pieces, the last one partial
     torch.manual_seed(0)
     N, V, inv_n = 7, 3001, 1 / 50  # V not a power of two: the padding columns must not count
     logits = (torch.randn(N, V, device=DEV) * 4).to(dtype)
