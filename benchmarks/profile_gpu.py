@@ -318,13 +318,10 @@ def ce_sweep(args) -> list[dict]:
     z0 = (torch.randn(N, V, device="cuda", generator=g) * 3).to(torch.bfloat16)
     t = torch.randint(0, V, (N,), device="cuda", generator=g)
 
-    @torch.compile(dynamic=False)
-    def softmax_part(z, t):  # the softmax lines of loss._chunk_fwd_bwd
-        zf = z.float()
-        lse = torch.logsumexp(zf, dim=-1)
-        loss_sum = (lse - zf.gather(1, t[:, None]).squeeze(1)).sum()
-        onehot = torch.arange(zf.shape[1], device=t.device)[None, :] == t[:, None]
-        return loss_sum, ((torch.exp(zf - lse[:, None]) - onehot.to(zf.dtype)) * inv_n).to(z.dtype)
+    compiled_softmax = torch.compile(loss_mod._softmax, dynamic=False)
+
+    def softmax_part(z, t):
+        return compiled_softmax(z, t, inv_n, True)
 
     want_loss, want_g = softmax_part(z0, t)
     z = z0.clone()
@@ -348,7 +345,7 @@ def ce_sweep(args) -> list[dict]:
     h = torch.randn(N, d, device="cuda", dtype=torch.bfloat16, generator=g)
     w = torch.randn(V, d, device="cuda", dtype=torch.bfloat16, generator=g) * 0.05
     compiled_chunk = torch.compile(loss_mod._chunk_fwd_bwd, dynamic=False)
-    for name, fn in (("whole chunk, compiled", compiled_chunk), ("whole chunk, kernel", loss_mod._chunk_fwd_bwd_kernel)):
+    for name, fn in (("whole chunk, compiled", compiled_chunk), ("whole chunk, kernel", loss_mod._chunk_fn(False, kernel=True))):
         rows.append({"variant": name, "ms": round(event_ms(lambda: fn(h, w, t, inv_n, True)), 4)})
     for r in rows:
         print("[ce] " + json.dumps(r), flush=True)

@@ -100,7 +100,7 @@ def test_trainer_captures_on_gpu_and_learns(tmp_path):
 
 
 def test_one_pass_cross_entropy_matches_the_compiled_softmax():
-    """At the study's vocab and loss chunk: the Triton kernel (the default on CUDA) gives the loss
+    """At the study's vocab and loss chunk: the Triton kernel (train.loss_kernel) gives the loss
     and gradients of the compiled PyTorch expression."""
     from recall2reason.pretrain.loss import fused_linear_cross_entropy, kernel_available
 

@@ -1,6 +1,6 @@
 """One-pass cross-entropy over a chunk of logits, in place: one Triton program per row.
 
-The compiled form of ``loss._chunk_fwd_bwd`` reads each row of logits twice (once for the
+The compiled form of ``loss._softmax`` reads each row of logits twice (once for the
 log-sum-exp, once for softmax - onehot) and writes the gradient: three passes over a
 (tokens x vocab) tensor, 2.1 GB per 32,768-token chunk at the study's vocab. Here a program holds
 its whole row in registers (vocab <= MAX_VOCAB), so the logits are read once and the gradient is

@@ -21,33 +21,40 @@ the same values.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 _compiled = None
 KERNEL_MAX_VOCAB = 65536  # = ce_triton.MAX_VOCAB (that module imports Triton, so it is imported lazily)
 
 
-def _chunk_fwd_bwd(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
-    logits = (h @ w.t()).float()
-    lse = torch.logsumexp(logits, dim=-1)
-    loss_sum = (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+def _softmax(logits: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
+    """A chunk's loss sum and d(loss)/d(logits) in the logits' dtype (None without ``need_grad``)."""
+    z = logits.float()
+    lse = torch.logsumexp(z, dim=-1)
+    loss_sum = (lse - z.gather(1, t[:, None]).squeeze(1)).sum()
     if not need_grad:
-        return loss_sum, None, None
+        return loss_sum, None
     # softmax - onehot as one pointwise expression (a scatter here made the compiler write the fp32
     # probabilities out and read them back: twice the memory traffic of the fused form)
-    onehot = torch.arange(logits.shape[1], device=t.device)[None, :] == t[:, None]
-    g = ((torch.exp(logits - lse[:, None]) - onehot.to(logits.dtype)) * inv_n).to(h.dtype)
-    return loss_sum, g @ w, (g.t() @ h).float()
+    onehot = torch.arange(z.shape[1], device=t.device)[None, :] == t[:, None]
+    return loss_sum, ((torch.exp(z - lse[:, None]) - onehot.to(z.dtype)) * inv_n).to(logits.dtype)
 
 
-def _chunk_fwd_bwd_kernel(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
+def _softmax_kernel(logits: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool):
+    """:func:`_softmax` as the one-pass Triton kernel; the gradient is written over ``logits``."""
     from recall2reason.pretrain.ce_triton import cross_entropy_rows_
 
-    logits = h @ w.t()
-    loss_sum = cross_entropy_rows_(logits, t, inv_n).sum()  # logits now hold their gradient
+    return cross_entropy_rows_(logits, t, inv_n).sum(), logits
+
+
+def _chunk_fwd_bwd(h: torch.Tensor, w: torch.Tensor, t: torch.Tensor, inv_n: float, need_grad: bool,
+                   softmax=_softmax):
+    loss_sum, g = softmax(h @ w.t(), t, inv_n, need_grad)
     if not need_grad:
         return loss_sum, None, None
-    return loss_sum, logits @ w, (logits.t() @ h).float()
+    return loss_sum, g @ w, (g.t() @ h).float()
 
 
 def kernel_available(h: torch.Tensor, w: torch.Tensor) -> bool:
@@ -61,8 +68,8 @@ def kernel_available(h: torch.Tensor, w: torch.Tensor) -> bool:
 
 def _chunk_fn(compile: bool, kernel: bool = False):
     global _compiled
-    if kernel:
-        return _chunk_fwd_bwd_kernel
+    if kernel:  # eager: two cuBLAS GEMMs around one kernel, nothing left to compile
+        return functools.partial(_chunk_fwd_bwd, softmax=_softmax_kernel)
     if not compile:
         return _chunk_fwd_bwd
     if _compiled is None:
