@@ -19,10 +19,6 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 --gemm-sweep  the GEMMs of one block's input projections at micro-batch 32 x 2048 (bf16): forward,
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
---ce-sweep  the loss's softmax part at one 32,768-token chunk of the study's vocab (bf16 logits):
-           the compiled PyTorch expression vs the Triton kernel (pretrain.ce_triton: row held whole
-           or streamed in pieces, per warp count), ms and HBM GB/s; then the whole chunk (LM-head
-           GEMMs included) both ways
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -309,49 +305,6 @@ def gemm_sweep(args) -> list[dict]:
     return rows
 
 
-def ce_sweep(args) -> list[dict]:
-    """The loss chunk's softmax: compiled expression (reads the logits twice) vs the one-pass kernel."""
-    from recall2reason.pretrain import ce_triton, loss as loss_mod
-
-    N, V, d, inv_n = 32768, 32000, 768, 1 / 65536
-    g = torch.Generator(device="cuda").manual_seed(0)
-    z0 = (torch.randn(N, V, device="cuda", generator=g) * 3).to(torch.bfloat16)
-    t = torch.randint(0, V, (N,), device="cuda", generator=g)
-
-    compiled_softmax = torch.compile(loss_mod._softmax, dynamic=False)
-
-    def softmax_part(z, t):
-        return compiled_softmax(z, t, inv_n, True)
-
-    want_loss, want_g = softmax_part(z0, t)
-    z = z0.clone()
-    rows, io = [], N * V * 2
-    ms = event_ms(lambda: softmax_part(z0, t))
-    rows.append({"variant": "compiled expression", "ms": round(ms, 4), "GBps_at_3_passes": round(3 * io / ms / 1e6)})
-    default = ce_triton.NUM_WARPS, ce_triton.CHUNK
-    ms_copy = event_ms(lambda: z.copy_(z0))  # each timed call first restores the logits it overwrote
-    try:
-        for chunk, warps in [(0, 8), (0, 16), (0, 32), (4096, 4), (4096, 8), (8192, 8), (8192, 16)]:
-            ce_triton.CHUNK, ce_triton.NUM_WARPS = chunk, warps
-            ms = event_ms(lambda: (z.copy_(z0), ce_triton.cross_entropy_rows_(z, t, inv_n))) - ms_copy
-            z.copy_(z0)
-            loss = ce_triton.cross_entropy_rows_(z, t, inv_n).sum()
-            rows.append({"variant": f"kernel, {'whole row' if chunk == 0 else f'{chunk}-wide pieces'}, {warps} warps",
-                         "ms": round(ms, 4), "GBps_at_2_passes": round(2 * io / ms / 1e6),
-                         "loss_rel_diff": abs(loss.item() - want_loss.item()) / want_loss.item(),
-                         "g_max_diff": (z.float() - want_g.float()).abs().max().item()})
-    finally:
-        ce_triton.NUM_WARPS, ce_triton.CHUNK = default
-    h = torch.randn(N, d, device="cuda", dtype=torch.bfloat16, generator=g)
-    w = torch.randn(V, d, device="cuda", dtype=torch.bfloat16, generator=g) * 0.05
-    compiled_chunk = torch.compile(loss_mod._chunk_fwd_bwd, dynamic=False)
-    for name, fn in (("whole chunk, compiled", compiled_chunk), ("whole chunk, kernel", loss_mod._chunk_fn(False, kernel=True))):
-        rows.append({"variant": name, "ms": round(event_ms(lambda: fn(h, w, t, inv_n, True)), 4)})
-    for r in rows:
-        print("[ce] " + json.dumps(r), flush=True)
-    return rows
-
-
 def kernel_class(name: str) -> str:
     n = name.lower()
     if any(k in n for k in ("gemm", "nvjet", "xmma", "cutlass", "cublas")):
@@ -440,7 +393,7 @@ def profile_train(args, out: Path) -> list[dict]:
     results = []
     for mb, accum in args.train_batches:
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto",
-                               compile_mode=None, loss_chunk=TrainConfig.loss_chunk_tokens, loss_kernel=TrainConfig.loss_kernel)
+                               compile_mode=None, loss_chunk=TrainConfig.loss_chunk_tokens)
         try:
             r = tt.bench_one(spec, a, torch.device("cuda"), compile=True, graphs=True)  # the trainer's default
         except Exception as e:
@@ -462,7 +415,6 @@ def main() -> int:
     p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
     p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused")
-    p.add_argument("--ce-sweep", action="store_true", help="the loss chunk's softmax: compiled expression vs the one-pass Triton kernel")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
@@ -473,13 +425,11 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": [], "gemm": [], "ce": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": [], "gemm": []}
     if args.sdpa_sweep:
         result["sdpa"] = sdpa_sweep(args)
     if args.gemm_sweep:
         result["gemm"] = gemm_sweep(args)
-    if args.ce_sweep:
-        result["ce"] = ce_sweep(args)
     if args.attn_sweep:
         result["attn"] = attn_sweep(args)
     if args.nucleus_sweep:

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
-                      loss_chunk_tokens=args.loss_chunk, loss_kernel=args.loss_kernel)
+                      loss_chunk_tokens=args.loss_chunk)
     torch.manual_seed(0)
     model = build_model(spec.model_config(args.backend)).to(device)
     opt = build_optimizer(model, cfg, device)
@@ -95,7 +95,6 @@ def main() -> int:
     p.add_argument("--accum", type=int, default=8, help="micro-batches per optimizer step (8 x 32 x 2048: the study's 524,288-token batch on one GPU)")
     p.add_argument("--seq-len", type=int, default=2048)
     p.add_argument("--loss-chunk", type=int, default=TrainConfig.loss_chunk_tokens, help="tokens per LM-head + cross-entropy chunk (train.loss_chunk_tokens)")
-    p.add_argument("--loss-kernel", action="store_true", help="the loss softmax as the one-pass Triton kernel (train.loss_kernel)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])

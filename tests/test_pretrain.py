@@ -159,10 +159,7 @@ def test_data_order_is_a_function_of_seed_epoch_step():
 
 # ---- loss ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kernel", [False, True], ids=["pytorch", "triton"])  # triton: the one-pass kernel
-def test_fused_loss_matches_model_loss_and_grads(kernel):
-    if kernel:
-        pytest.importorskip("triton")  # on CPU in its interpreter (tests/conftest.py)
+def test_fused_loss_matches_model_loss_and_grads():
     torch.manual_seed(0)
     model = build_model(TINY_MODEL)
     x = torch.randint(0, VOCAB, (3, 41))
@@ -170,29 +167,13 @@ def test_fused_loss_matches_model_loss_and_grads(kernel):
     ref.backward()
     g_ref = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    out = fused_linear_cross_entropy(model.hidden(x[:, :-1]), model.lm_head.weight, x[:, 1:], chunk_tokens=37, kernel=kernel)
+    out = fused_linear_cross_entropy(model.hidden(x[:, :-1]), model.lm_head.weight, x[:, 1:], chunk_tokens=37)
     (2 * out).backward()  # the incoming gradient scales the stored ones
     assert out.item() == pytest.approx(ref.item(), rel=1e-6)
     for n, p in model.named_parameters():
         torch.testing.assert_close(p.grad, 2 * g_ref[n], rtol=1e-5, atol=1e-7)
     with torch.no_grad():
-        no_grad_loss = fused_linear_cross_entropy(model.hidden(x[:, :-1]), model.lm_head.weight, x[:, 1:], kernel=kernel)
-    assert no_grad_loss.item() == pytest.approx(ref.item(), rel=1e-6)
-
-
-def test_loss_kernel_setting_falls_back_off_cuda():
-    # train.loss_kernel asks for the Triton softmax where it can run (CUDA); on CPU the loss is the same
-    from recall2reason.pretrain.config import TrainConfig
-    from recall2reason.pretrain.loss import kernel_available
-    from recall2reason.pretrain.train import LossModule
-
-    torch.manual_seed(0)
-    model = build_model(TINY_MODEL)
-    x = torch.randint(0, VOCAB, (2, 17))
-    assert not kernel_available(model.hidden(x), model.lm_head.weight)
-    on, off = (LossModule(model, TrainConfig(loss_kernel=k, compile=False)) for k in (True, False))
-    assert on.loss_kernel is None and off.loss_kernel is False
-    assert on(x[:, :-1], x[:, 1:]).item() == off(x[:, :-1], x[:, 1:]).item()
+        assert fused_linear_cross_entropy(model.hidden(x[:, :-1]), model.lm_head.weight, x[:, 1:]).item() == pytest.approx(ref.item(), rel=1e-6)
 
 
 # ---- the stage end to end -----------------------------------------------------------------------

@@ -42,9 +42,6 @@ class TrainConfig:
     checkpoint_every_minutes: float = 30.0
     checkpoint_every_steps: int | None = None  # in addition to the minutes; null: time only
     loss_chunk_tokens: int = 32768  # tokens per LM-head + cross-entropy chunk
-    # CUDA: each chunk's softmax as the one-pass Triton kernel (pretrain/ce_triton.py), same values;
-    # off until its speed is measured on the device (BENCHMARKS.md)
-    loss_kernel: bool = False
     peak_tflops: float | None = None  # MFU denominator per device; null: datasheet bf16 dense peak of the GPU
     tensorboard: bool = False  # also write TensorBoard scalars under the state dir
     wandb_project: str | None = None  # also log to Weights & Biases (needs wandb + login)

@@ -54,12 +54,10 @@ class LossModule(nn.Module):
         self.chunk = cfg.loss_chunk_tokens
         self.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
         self.compile_loss = cfg.compile
-        self.loss_kernel = None if cfg.loss_kernel else False  # None: the kernel where it can run (CUDA)
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h = self.model.hidden(inputs)
-        return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype,
-                                          self.compile_loss, self.loss_kernel)
+        return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
 
 
 def compile_blocks(model, mode: str | None = None) -> None:
