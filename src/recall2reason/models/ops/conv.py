@@ -57,11 +57,18 @@ def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
 
 
 def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> torch.Tensor:
-    """silu(causal depthwise conv) of x (B, T, D): FLA's Triton op on ``kernels``, F.conv1d otherwise."""
+    """silu(causal depthwise conv) of x (B, T, D): FLA's op on ``kernels``, F.conv1d otherwise.
+
+    With causal-conv1d installed (the ``gpu`` extra), FLA's "mix" form: its Triton forward and
+    causal-conv1d's CUDA backward, which made GLA50 2.3 % and GDN50 2.8 % faster end to end than the
+    all-Triton form (H200, BENCHMARKS.md). Same values, so the choice is not a model setting."""
     if backend == "kernels":
         from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
 
-        return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu")[0]
+        from recall2reason.models import kernels
+
+        impl = "mix" if kernels.causal_conv1d_available() else "triton"
+        return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu", backend=impl)[0]
     return causal_conv1d(x, conv.weight, conv.bias, "silu")
 
 
