@@ -7,7 +7,7 @@
 
 State-dict keys equal FLA's (q_proj, k_proj, v_proj, gk_proj.{0,1}, q/k/v_conv1d, g_norm or
 g_norm_swish_gate, g_proj, o_proj), so weights load into ``fla.layers.GatedLinearAttention``.
-Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its Triton short conv;
+Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its short conv (ops.conv);
 ``reference`` runs :mod:`recall2reason.models.ops.gla` (chunked, pure PyTorch).
 """
 
