@@ -106,6 +106,29 @@ def test_same_function_as_the_upstream_layer(name, dtype):
     assert rel_err(y_ours, y_theirs) < (1e-3 if dtype == torch.float32 else TOL[torch.bfloat16][0])
 
 
+@pytest.mark.parametrize("form", ["triton", "mix"])
+def test_short_conv_forms_match_the_pytorch_twin(form, monkeypatch):
+    """ops.conv.short_conv_forward on ``kernels``: FLA's all-Triton form, and its "mix" form
+    (causal-conv1d's CUDA backward), which it picks when causal-conv1d is installed."""
+    from recall2reason.models import kernels
+    from recall2reason.models.ops import conv as conv_ops
+
+    need("gla")
+    if form == "mix" and not kernels.causal_conv1d_available():
+        pytest.skip("causal-conv1d not importable: the mix form needs it")
+    monkeypatch.setattr(kernels, "causal_conv1d_available", lambda: form == "mix")
+    torch.manual_seed(0)
+    conv = conv_ops.short_conv(768, 4, bias=True).cuda()
+    x = torch.randn(4, 2048, 768, device="cuda", requires_grad=True)
+    dy = torch.randn(4, 2048, 768, device="cuda")
+    grads = []
+    for backend in ("kernels", "reference"):
+        y = conv_ops.short_conv_forward(conv, x, backend)
+        grads.append((y, *torch.autograd.grad(y, (x, conv.weight, conv.bias), dy)))
+    for a, b in zip(*grads):
+        assert rel_err(a, b) < TOL[torch.float32][0]
+
+
 def _tiny_kernel_model():
     cfg = ModelConfig.from_dict({"d_model": 256, "n_layers": 4, "n_heads": 4, "n_kv_heads": 4, "vocab_size": 512,
                                  "max_seq_len": 256, "layers": ["mamba", "gla", "gdn", "attention"],
