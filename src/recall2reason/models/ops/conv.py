@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recall2reason.models import kernels  # lazy: imports no kernel package itself
+
 
 def _act(y: torch.Tensor, activation: str | None) -> torch.Tensor:
     if activation in ("silu", "swish"):
@@ -64,8 +66,6 @@ def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> 
     all-Triton form (H200, BENCHMARKS.md). Same values, so the choice is not a model setting."""
     if backend == "kernels":
         from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
-
-        from recall2reason.models import kernels
 
         impl = "mix" if kernels.causal_conv1d_available() else "triton"
         return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu", backend=impl)[0]
