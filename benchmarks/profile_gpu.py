@@ -393,7 +393,7 @@ def profile_train(args, out: Path) -> list[dict]:
     results = []
     for mb, accum in args.train_batches:
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto",
-                               compile_mode=None, loss_chunk=TrainConfig.loss_chunk_tokens)
+                               compile_mode=None, compile_scope="blocks", loss_chunk=TrainConfig.loss_chunk_tokens)
         try:
             r = tt.bench_one(spec, a, torch.device("cuda"), compile=True, graphs=True)  # the trainer's default
         except Exception as e:

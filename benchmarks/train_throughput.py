@@ -20,6 +20,7 @@ model's own figure or, for models not measured, that of the nearest measured mod
 from __future__ import annotations
 
 import argparse
+import ast
 import gc
 import json
 import sys
@@ -28,6 +29,8 @@ import traceback
 from pathlib import Path
 
 import torch
+import torch._inductor.config
+from torch._inductor import metrics as inductor_metrics
 
 from recall2reason.models import build_model
 from recall2reason.pretrain.config import TrainConfig
@@ -44,11 +47,15 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
                       loss_chunk_tokens=args.loss_chunk)
     torch.manual_seed(0)
+    inductor_metrics.reset()
     model = build_model(spec.model_config(args.backend)).to(device)
     opt = build_optimizer(model, cfg, device)
     params = list(model.parameters())
     if compile:
-        compile_blocks(model, args.compile_mode)
+        if args.compile_scope == "model":  # one graph over embedding, all blocks and the final norm
+            model.hidden = torch.compile(model.hidden, mode=args.compile_mode)
+        else:
+            compile_blocks(model, args.compile_mode)
     step_module = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(step_module, params, args.accum, cfg, device)
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
@@ -76,13 +83,17 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "compiled": compile, "compile_mode": args.compile_mode,
+        "model": spec.name, "backend": model.backend, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": args.compile_scope,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
         "flops_per_token": fpt, "tokens_per_s": tok_s, "step_s": dt / args.steps, "warmup_s": warm_s,
         "mfu": tok_s * fpt / peak if peak else None, "loss": float(loss), "grad_norm": float(gn),
         "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+        # how many RMSNorm-backward-like row + column reduction pairs inductor fused into one kernel
+        # (counted at code generation, so 0 when every graph came from inductor's cache)
+        "mix_order_fused": getattr(inductor_metrics, "codegen_mix_order_reduction", None),
+        "mix_order_rejected": getattr(inductor_metrics, "rejected_mix_order_reduction_fusion", None),
     }
     del model, opt, params, step_module, data, micro, graphed
     return out
@@ -100,6 +111,10 @@ def main() -> int:
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--compile-mode", default=None, help="torch.compile mode of the blocks, e.g. max-autotune-no-cudagraphs")
+    p.add_argument("--compile-scope", default="blocks", choices=["blocks", "model"],
+                   help="blocks: each block compiled on its own (the trainer's); model: one graph over all of them")
+    p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
+                   help="set torch._inductor.config KEY (dotted, e.g. triton.enable_pdl=True) before compiling; repeatable")
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
                    help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")
@@ -124,6 +139,19 @@ def main() -> int:
         models_cfg["attention_layers"] = {"50": [1, 3], "75": [3], "83": [3], "100": []}
         args.seq_len, args.micro_batch, args.accum, args.steps, args.warmup = 64, 2, 2, 2, 1
         args.precision = "fp32"
+    for kv in args.inductor:  # an unknown key fails here, before any model is built
+        key, sep, value = kv.partition("=")
+        if not sep:
+            p.error(f"--inductor {kv!r}: expected KEY=VALUE")
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass  # a bare string, e.g. a path
+        try:
+            setattr(torch._inductor.config, key, value)
+        except AttributeError as e:
+            p.error(f"--inductor {kv!r}: {e}")
+        print(f"inductor: {key} = {getattr(torch._inductor.config, key)!r}", flush=True)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     specs = {s.name: s for s in expand_models(models_cfg)}
