@@ -93,7 +93,6 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False) -> dict:
         # how many RMSNorm-backward-like row + column reduction pairs inductor fused into one kernel
         # (counted at code generation, so 0 when every graph came from inductor's cache)
         "mix_order_fused": getattr(inductor_metrics, "codegen_mix_order_reduction", None),
-        "mix_order_rejected": getattr(inductor_metrics, "rejected_mix_order_reduction_fusion", None),
     }
     del model, opt, params, step_module, data, micro, graphed
     return out
