@@ -129,6 +129,28 @@ def test_short_conv_forms_match_the_pytorch_twin(form, monkeypatch):
         assert rel_err(a, b) < TOL[torch.float32][0]
 
 
+@pytest.mark.parametrize("gate_dtype", [torch.bfloat16, torch.float32], ids=["bf16-gate", "fp32-gate"])
+def test_chunk_gla_keeping_states_is_flas_chunk_gla_bit_for_bit(gate_dtype):
+    """kernels.chunk_gla (the training path of the GLA layer) saves the forward's chunk states
+    instead of recomputing them: outputs and all four gradients equal FLA's chunk_gla exactly."""
+    need("gla")
+    from fla.ops.gla import chunk_gla
+
+    from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
+
+    torch.manual_seed(0)
+    B, T, H, K = 4, 2048, 12, 64
+    q, k, v = (torch.randn(B, T, H, K, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    g = (torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, device="cuda")) / 16).to(gate_dtype).requires_grad_()
+    do = torch.randn(B, T, H, K, device="cuda", dtype=torch.bfloat16)
+    theirs = chunk_gla(q=q, k=k, v=v, g=g)[0]
+    ours = chunk_gla_keep_states(q, k, v, g)
+    grads = [torch.autograd.grad(o, (q, k, v, g), do) for o in (theirs, ours)]
+    assert torch.equal(ours, theirs)
+    for name, a, b in zip("qkvg", *grads):
+        assert torch.equal(a, b), f"d{name}: max difference {(a.float() - b.float()).abs().max().item():.3g}"
+
+
 def _tiny_kernel_model():
     cfg = ModelConfig.from_dict({"d_model": 256, "n_layers": 4, "n_heads": 4, "n_kv_heads": 4, "vocab_size": 512,
                                  "max_seq_len": 256, "layers": ["mamba", "gla", "gdn", "attention"],

@@ -2,6 +2,8 @@
 
 Nothing here imports a kernel package at module import time: CPU machines and CI never install
 them. Each ``*_available`` check imports on first call (CUDA machines only) and caches the answer.
+Submodules that wrap a kernel package (``chunk_gla``) import it at their top: the layers import
+them inside their kernels path only.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@
 State-dict keys equal FLA's (q_proj, k_proj, v_proj, gk_proj.{0,1}, q/k/v_conv1d, g_norm or
 g_norm_swish_gate, g_proj, o_proj), so weights load into ``fla.layers.GatedLinearAttention``.
 Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its short conv (ops.conv);
+training uses ``kernels.chunk_gla`` (FLA's chunk_gla keeping its chunk states for the backward);
 ``reference`` runs :mod:`recall2reason.models.ops.gla` (chunked, pure PyTorch).
 """
 
@@ -99,6 +100,10 @@ class GatedLinearAttention(Mixer):
         if self.backend == "kernels":
             from fla.ops.gla import chunk_gla as fla_chunk_gla, fused_recurrent_gla
 
+            if q.shape[1] > 64 and initial_state is None and not output_final_state and q.requires_grad:
+                from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
+
+                return chunk_gla_keep_states(q, k, v, gk), None  # training: FLA's function, one kernel less
             fn = fused_recurrent_gla if q.shape[1] <= 64 else fla_chunk_gla  # FLA's own choice
             kw = {"gk": gk} if fn is fused_recurrent_gla else {"g": gk}
             return fn(q=q, k=k, v=v, **kw, initial_state=initial_state, output_final_state=output_final_state)
