@@ -98,15 +98,18 @@ class GatedLinearAttention(Mixer):
 
     def _mix(self, q, k, v, gk, initial_state=None, output_final_state=False):
         if self.backend == "kernels":
-            from fla.ops.gla import chunk_gla as fla_chunk_gla, fused_recurrent_gla
+            state = {"initial_state": initial_state, "output_final_state": output_final_state}
+            if q.shape[1] <= 64:  # FLA's own choice of the recurrent form for short inputs
+                from fla.ops.gla import fused_recurrent_gla
 
-            if q.shape[1] > 64 and initial_state is None and not output_final_state and q.requires_grad:
+                return fused_recurrent_gla(q=q, k=k, v=v, gk=gk, **state)
+            if initial_state is None and not output_final_state and q.requires_grad:  # training
                 from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
 
-                return chunk_gla_keep_states(q, k, v, gk), None  # training: FLA's function, one kernel less
-            fn = fused_recurrent_gla if q.shape[1] <= 64 else fla_chunk_gla  # FLA's own choice
-            kw = {"gk": gk} if fn is fused_recurrent_gla else {"g": gk}
-            return fn(q=q, k=k, v=v, **kw, initial_state=initial_state, output_final_state=output_final_state)
+                return chunk_gla_keep_states(q, k, v, gk), None
+            from fla.ops.gla import chunk_gla as fla_chunk_gla
+
+            return fla_chunk_gla(q=q, k=k, v=v, g=gk, **state)
         return chunk_gla(q, k, v, gk, initial_state=initial_state, output_final_state=output_final_state)
 
     # -- Mixer interface ---------------------------------------------------------------------
