@@ -19,6 +19,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 --gemm-sweep  the GEMMs of one block's input projections at micro-batch 32 x 2048 (bf16): forward,
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
+--qkv-sweep  attention's q / k / v projection with RoPE at micro-batch 32 x 2048 (bf16), forward +
+           backward under torch.compile: three GEMMs with RoPE left to inductor (the default) vs one
+           GEMM + the Triton split-and-rotate op (models/ops/qkv_rope.py) at each launch configuration
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -305,6 +308,42 @@ def gemm_sweep(args) -> list[dict]:
     return rows
 
 
+def qkv_sweep(args) -> list[dict]:
+    """ms per forward + backward of attention's q / k / v with RoPE (Attention._qkv, both forms) at
+    32 x 2048 tokens, d 768, 12 heads of 64, bf16, compiled; the packed form at each launch config."""
+    from recall2reason.models.config import ModelConfig
+    from recall2reason.models.layers.attention import Attention
+    from recall2reason.models.ops import qkv_rope as op
+
+    cfg = ModelConfig.from_dict(dict(d_model=768, n_layers=1, n_heads=12, n_kv_heads=12, vocab_size=32000, max_seq_len=2048,
+                                     layers=["attention"], backend="kernels", mamba={"dt_rank": None}))
+    layer = Attention(cfg, 0, "kernels").cuda().to(torch.bfloat16)
+    x = torch.randn(32, 2048, 768, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    # incoming gradients laid out as SDPA's backward returns them (like q: (B, T, heads, hd) memory
+    # seen as (B, heads, T, hd)); contiguous (B, heads, T, hd) ones would add a copy to the packed op
+    grads = [torch.randn(32, 2048, 12, 64, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3)]
+    default, rows = dict(op.DEFAULT_CONFIG), []
+
+    def fwd_bwd(fn):
+        torch.autograd.backward(fn(x), grads)
+
+    def fwd(fn):
+        with torch.no_grad():
+            fn(x)
+
+    variants = [("separate", None)] + [("packed", {"BLOCK_T": b, "num_warps": w}) for b in (16, 32, 64) for w in (1, 2, 4)]
+    for form, config in variants:
+        layer.qkv_projection = form
+        op.DEFAULT_CONFIG = config or default  # read at launch: the compiled graph calls the op as it is
+        fn = torch.compile(layer._qkv)
+        res = {"form": form, "config": config, "ms_fwd_bwd": round(event_ms(lambda: fwd_bwd(fn)), 4),
+               "ms_fwd_no_grad": round(event_ms(lambda: fwd(fn)), 4)}
+        print("[qkv] " + json.dumps(res), flush=True)
+        rows.append(res)
+    op.DEFAULT_CONFIG = default
+    return rows
+
+
 def kernel_class(name: str) -> str:
     n = name.lower()
     if any(k in n for k in ("gemm", "nvjet", "xmma", "cutlass", "cublas")):
@@ -415,6 +454,7 @@ def main() -> int:
     p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
     p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused")
+    p.add_argument("--qkv-sweep", action="store_true", help="attention's q / k / v + RoPE: separate vs packed, per launch config")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
@@ -425,11 +465,13 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": [], "gemm": []}
+    result = {"device": torch.cuda.get_device_name(), "sample": [], "train": [], "nucleus": [], "attn": [], "sdpa": [], "gemm": [], "qkv": []}
     if args.sdpa_sweep:
         result["sdpa"] = sdpa_sweep(args)
     if args.gemm_sweep:
         result["gemm"] = gemm_sweep(args)
+    if args.qkv_sweep:
+        result["qkv"] = qkv_sweep(args)
     if args.attn_sweep:
         result["attn"] = attn_sweep(args)
     if args.nucleus_sweep:

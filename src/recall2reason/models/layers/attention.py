@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recall2reason.models.layers.base import Mixer, register_mixer
+from recall2reason.models.layers.base import Mixer, packed_linear, register_mixer
+from recall2reason.models.ops.qkv_rope import qkv_rope, qkv_rope_reference
 from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
 
 
@@ -24,6 +25,12 @@ class Attention(Mixer):
     # decode-step attention: "sdpa" (masked, reads the whole cache) or "triton" (reads each row's
     # own pos + 1 keys; models/ops/decode_attention.py). The sampler opts in on CUDA.
     decode_attention = "sdpa"
+    # q / k / v of whole sequences: "packed" (one GEMM, then models/ops/qkv_rope.py splits and
+    # rotates: a Triton kernel each way on the kernels backend, its PyTorch twin on the reference
+    # one) or "separate" (three GEMMs, RoPE left to the compiler). Same parameters and function.
+    # Packed trains the Transformer 0.7-0.9 % faster on an H100 (train_throughput.py --qkv both,
+    # BENCHMARKS.md, 2026-12-06). Decode steps (one token per row) always take the separate path.
+    qkv_projection = "packed"
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
         super().__init__(cfg, layer_idx, backend)
@@ -54,6 +61,11 @@ class Attention(Mixer):
     def _qkv(self, x: torch.Tensor, pos: torch.Tensor | None = None):
         """q, k, v of shape (B, heads, T, hd) with RoPE; positions 0..T-1, or ``pos`` (B,) for one token per row."""
         B, T, _ = x.shape
+        if self.qkv_projection == "packed" and pos is None and T <= self.rope_cos.shape[0]:
+            split_rope = qkv_rope if self.backend == "kernels" else qkv_rope_reference
+            qkv = packed_linear(x, self.q_proj, self.k_proj, self.v_proj)
+            q, k, v = split_rope(qkv, self.rope_cos, self.rope_sin, self.n_heads, self.n_kv_heads)
+            return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)

@@ -31,21 +31,27 @@ def scaled_dim(mixer: str, base: int, expand: float, divisor: int = 1) -> int:
     return round(dim)
 
 
-def project(x: torch.Tensor, *linears: nn.Linear) -> tuple[torch.Tensor, ...]:
-    """``(lin(x) for lin in linears)`` as one GEMM over the concatenated weights (bias-free layers).
+def packed_linear(x: torch.Tensor, *linears: nn.Linear) -> torch.Tensor:
+    """``cat([lin(x) for lin in linears], -1)`` as one GEMM over the concatenated weights (bias-free layers).
 
     Why: a mixer's input projections (q, k, v and the small gate projections) all read the same x;
     one GEMM reads x once, and its input-gradient GEMM replaces several plus their sum (GDN's five:
     0.76 -> 0.31 ms per micro-batch on an H200, BENCHMARKS.md). The parameters stay separate, so
-    state-dict keys and shapes are unchanged. The outputs are views into one (..., sum of widths)
-    tensor. GLA and GDN use it. Attention does not: with it, the compiled block ran one 288 us
-    kernel of RoPE and the gradients' concatenation where the two RoPE kernels took 32 us each
-    (8 x 2048 tokens), and the Transformer's step lost 6 %.
+    state-dict keys and shapes are unchanged.
     """
     if any(lin.bias is not None for lin in linears):
-        raise ValueError("project() fuses bias-free projections only")
-    y = F.linear(x, torch.cat([lin.weight for lin in linears]))
-    return y.split([lin.out_features for lin in linears], dim=-1)
+        raise ValueError("packed_linear() fuses bias-free projections only")
+    return F.linear(x, torch.cat([lin.weight for lin in linears]))
+
+
+def project(x: torch.Tensor, *linears: nn.Linear) -> tuple[torch.Tensor, ...]:
+    """``(lin(x) for lin in linears)`` from one ``packed_linear`` GEMM: views into its output.
+
+    GLA and GDN use it. Attention does not (in plain PyTorch): with it, the compiled block ran one
+    288 us kernel of RoPE and the gradients' concatenation where the two RoPE kernels took 32 us
+    each (8 x 2048 tokens), and the Transformer's step lost 6 %; see ``ops/qkv_rope.py``.
+    """
+    return packed_linear(x, *linears).split([lin.out_features for lin in linears], dim=-1)
 
 
 def register_mixer(name: str):
