@@ -84,9 +84,9 @@ def _token_rows(t: torch.Tensor) -> bool:
     return t.stride(3) == 1 and t.stride(2) == t.shape[3] and t.stride(0) == t.shape[1] * t.stride(1)
 
 
-def _launch(packed, q, k, v, cos, sin, backward: bool, config: dict | None = None) -> None:
+def _launch(packed, q, k, v, cos, sin, backward: bool) -> None:
     global _kernel
-    config = config or DEFAULT_CONFIG
+    config = DEFAULT_CONFIG  # looked up per call: profile_gpu --qkv-sweep swaps it between runs
     if _kernel is None:
         _kernel = _build_kernel()
     B, T, H, hd = q.shape
