@@ -45,12 +45,13 @@ from recall2reason.study import expand_models
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None) -> dict:
+def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
+              residual: str = TrainConfig.residual_dtype) -> dict:
     if qkv is not None:
         Attention.qkv_projection = qkv  # attention layers built below take it from the class
     qkv = Attention.qkv_projection
     cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
-                      loss_chunk_tokens=args.loss_chunk)
+                      loss_chunk_tokens=args.loss_chunk, residual_dtype=residual)
     torch.manual_seed(0)
     inductor_metrics.reset()
     model = build_model(spec.model_config(args.backend)).to(device)
@@ -88,7 +89,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": args.compile_scope,
+        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": args.compile_scope,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -125,6 +126,8 @@ def main() -> int:
     p.add_argument("--qkv", default=Attention.qkv_projection, choices=["separate", "packed", "both"],
                    help="attention's q / k / v: one GEMM + the Triton split-and-RoPE op (models/ops/qkv_rope.py), "
                         "or three GEMMs with RoPE left to the compiler; both: measure each way (default: the model's)")
+    p.add_argument("--residual", default=TrainConfig.residual_dtype, choices=["compute", "fp32", "both"],
+                   help="train.residual_dtype: the residual stream in the matmul dtype (bf16) or fp32; both: one run each")
     p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
     p.add_argument("--study-tokens", type=float, default=37.1e9, help="tokens per model in the paper study")
     p.add_argument("--tiny", action="store_true", help="toy shapes on the CPU: a dry run of this script")
@@ -174,15 +177,16 @@ def main() -> int:
     results, failures = [], {}
     graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.cuda_graphs]
     qkv_modes = ["separate", "packed"] if args.qkv == "both" else [args.qkv]
+    residual_modes = ["fp32", "compute"] if args.residual == "both" else [args.residual]
     for name in wanted:
         if time.perf_counter() - t_start > args.budget_s:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for graphs, qkv in itertools.product(graph_modes, qkv_modes):
+        for graphs, qkv, residual in itertools.product(graph_modes, qkv_modes, residual_modes):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
-                    r = bench_one(specs[name], args, device, compile, graphs, qkv)
+                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                     break
@@ -201,16 +205,19 @@ def main() -> int:
     for r in results:
         if r["model"] not in by or r["tokens_per_s"] > by[r["model"]]["tokens_per_s"]:
             by[r["model"]] = r
-    base = {k: r for r in results if r["model"] == "transformer" for k in [(r["cuda_graphs"], r["qkv_projection"])]}
-    print(f"\n| model | backend | q/k/v | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    def variant(r):
+        return r["cuda_graphs"], r["qkv_projection"], r["residual_dtype"]
+
+    base = {variant(r): r for r in results if r["model"] == "transformer"}
+    print(f"\n| model | backend | q/k/v | residual | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        b = base.get((r["cuda_graphs"], r["qkv_projection"]))  # the Transformer measured the same way
+        b = base.get(variant(r))  # the Transformer measured the same way
         rel = f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "n/a"
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['compiled']} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['residual_dtype']} | {r['compiled']} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")

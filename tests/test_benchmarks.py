@@ -31,13 +31,16 @@ def test_sample_throughput_dry_run(tmp_path):
 
 def test_train_throughput_dry_run(tmp_path):
     out = tmp_path / "train.json"
-    run("train_throughput.py", "--tiny", "--models", "transformer,mamba50", "--no-compile", "--qkv", "both", "--out", str(out))
-    res = {(r["model"], r["qkv_projection"]): r for r in json.loads(out.read_text())["results"]}
-    assert set(res) == {(m, q) for m in ("transformer", "mamba50") for q in ("separate", "packed")}
+    run("train_throughput.py", "--tiny", "--models", "transformer,mamba50", "--no-compile", "--qkv", "both",
+        "--residual", "both", "--out", str(out))
+    res = {(r["model"], r["qkv_projection"], r["residual_dtype"]): r for r in json.loads(out.read_text())["results"]}
+    assert set(res) == {(m, q, d) for m in ("transformer", "mamba50") for q in ("separate", "packed") for d in ("fp32", "compute")}
     assert all(r["tokens_per_s"] > 0 for r in res.values())
-    # the same weights and data: the packed q / k / v projection trains the same function
     for m in ("transformer", "mamba50"):
-        assert abs(res[m, "packed"]["loss"] - res[m, "separate"]["loss"]) < 1e-4, m
+        # the same weights and data: the packed q / k / v projection trains the same function
+        assert abs(res[m, "packed", "fp32"]["loss"] - res[m, "separate", "fp32"]["loss"]) < 1e-4, m
+        # --tiny trains in fp32, where the residual stream is fp32 either way
+        assert res[m, "packed", "compute"]["loss"] == res[m, "packed", "fp32"]["loss"], m
 
 
 def test_mixer_kernels_dry_run(tmp_path):

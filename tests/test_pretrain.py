@@ -176,6 +176,32 @@ def test_fused_loss_matches_model_loss_and_grads():
         assert fused_linear_cross_entropy(model.hidden(x[:, :-1]), model.lm_head.weight, x[:, 1:]).item() == pytest.approx(ref.item(), rel=1e-6)
 
 
+def test_residual_stream_dtype_under_bf16_autocast():
+    """train.residual_dtype: "compute" carries the stream between blocks in bf16 (as OLMo's bf16
+    parameters do), "fp32" leaves plain autocast's fp32 stream; both train the same function."""
+    from recall2reason.pretrain.train import LossModule
+
+    x = torch.randint(0, VOCAB, (2, 33), generator=torch.Generator().manual_seed(1))
+    losses, grads = {}, {}
+    for mode in ("compute", "fp32"):
+        torch.manual_seed(0)
+        model = build_model(TINY_MODEL)
+        seen = []
+        for block in model.blocks:
+            block.register_forward_hook(lambda mod, args, out: seen.append(out.dtype))
+        step = LossModule(model, TrainConfig(precision="bf16", residual_dtype=mode, compile=False))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = step(x[:, :-1], x[:, 1:])
+        loss.backward()
+        assert seen == [torch.bfloat16 if mode == "compute" else torch.float32] * len(model.blocks)
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+        losses[mode], grads[mode] = loss.item(), model.embed.weight.grad
+    assert losses["compute"] == pytest.approx(losses["fp32"], rel=2e-2)
+    assert torch.nn.functional.cosine_similarity(grads["compute"].flatten(), grads["fp32"].flatten(), dim=0) > 0.99
+    with pytest.raises(ConfigError, match="residual_dtype"):
+        PretrainJob.from_dict(job_cfg(residual_dtype="bf16"))
+
+
 # ---- the stage end to end -----------------------------------------------------------------------
 
 def test_cli_trains_and_writes_outputs(tmp_path):

@@ -28,7 +28,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        # a bf16 residual stream is normalised in the weight's dtype (fp32 in training): what CUDA
+        # autocast does anyway (rms_norm is on its fp32 list), made explicit for CPU autocast
+        return F.rms_norm(x.to(self.weight.dtype), (x.shape[-1],), self.weight, self.eps)
 
 
 class SwiGLU(nn.Module):
@@ -107,8 +109,13 @@ class HybridLM(nn.Module):
                 init()
 
     # -- training ---------------------------------------------------------------------------
-    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def hidden(self, input_ids: torch.Tensor, residual_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Final-norm hidden states (B, T, d). ``residual_dtype``: the dtype of the residual stream
+        (the embedding output is cast to it; every block adds its mixer's and MLP's output in it),
+        e.g. bf16 under bf16 autocast, where the fp32 embedding would otherwise keep it fp32."""
         x = self.embed(input_ids)
+        if residual_dtype is not None:
+            x = x.to(residual_dtype)
         for block in self.blocks:
             x = block(x)
         return self.final_norm(x)

@@ -30,6 +30,10 @@ class TrainConfig:
     final_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0  # max global grad norm; null: no clipping (norm still logged)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
+    # the residual stream between blocks: "compute" keeps it in the matmul dtype (bf16 under bf16),
+    # as the paper's OLMo trainer does (FSDP "mixed" precision runs the forward on bf16 parameters);
+    # "fp32" is plain autocast's stream (the fp32 embedding output promotes every residual add)
+    residual_dtype: Literal["compute", "fp32"] = "compute"
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
     cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
     # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the
@@ -72,7 +76,7 @@ class TrainConfig:
     RESUME_KEYS = (
         "global_batch_tokens", "micro_batch_size", "lr", "betas", "eps", "weight_decay",
         "decay_norm_and_bias", "decay_embeddings", "warmup_steps", "final_lr_ratio", "grad_clip",
-        "precision", "seed", "max_steps", "loss_chunk_tokens",
+        "precision", "residual_dtype", "seed", "max_steps", "loss_chunk_tokens",
     )
 
     def resume_fingerprint(self) -> dict:

@@ -53,10 +53,11 @@ class LossModule(nn.Module):
         self.model = model
         self.chunk = cfg.loss_chunk_tokens
         self.compute_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        self.residual_dtype = self.compute_dtype if cfg.residual_dtype == "compute" else torch.float32
         self.compile_loss = cfg.compile
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        h = self.model.hidden(inputs)
+        h = self.model.hidden(inputs, self.residual_dtype)
         return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
 
 
