@@ -31,7 +31,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max global grad norm; null: no clipping (norm still logged)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: autocast with fp32 master weights
     # the residual stream between blocks: "compute" keeps it in the matmul dtype (bf16 under bf16),
-    # as the paper's OLMo trainer does (FSDP "mixed" precision runs the forward on bf16 parameters);
+    # as the paper's OLMo trainer does (its default FSDP precision runs the forward on bf16 parameters);
     # "fp32" is plain autocast's stream (the fp32 embedding output promotes every residual add)
     residual_dtype: Literal["compute", "fp32"] = "compute"
     compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
