@@ -20,8 +20,8 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
 --qkv-sweep  attention's q / k / v projection with RoPE at micro-batch 32 x 2048 (bf16), forward +
-           backward under torch.compile: three GEMMs with RoPE left to inductor (the default) vs one
-           GEMM + the Triton split-and-rotate op (models/ops/qkv_rope.py) at each launch configuration
+           backward under torch.compile: three GEMMs with RoPE left to inductor vs one GEMM + the
+           Triton split-and-rotate op (models/ops/qkv_rope.py, the default) at each launch configuration
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
