@@ -266,6 +266,22 @@ def _mixer_sd(name, **mixer_kw):
     return get_mixer(name)(cfg, 0, "reference")
 
 
+def test_kernel_availability_checks_do_not_break_compiled_graphs():
+    # the layers ask which kernels exist inside their forward, i.e. inside torch.compile'd blocks;
+    # traced, the import behind a check broke the graph at every short conv (BENCHMARKS.md 2026-12-06)
+    from recall2reason.models import kernels
+
+    checks = (kernels.fla_available, kernels.mamba_ssm_available, kernels.causal_conv1d_available)
+
+    def f(x):
+        for check in checks:
+            x = x * 2 if check() else x - 1
+        return x
+
+    got = torch.compile(f, fullgraph=True, backend="eager")(torch.zeros(2))  # raises at a graph break
+    assert torch.equal(got, f(torch.zeros(2)))
+
+
 def test_mamba_knobs_change_shapes():
     base = _mixer_sd("mamba")
     assert base.d_inner == 32 and base.dt_rank == 2  # expand 1; dt_rank "auto" = ceil(32 / 16)

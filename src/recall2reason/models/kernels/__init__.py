@@ -4,12 +4,18 @@ Nothing here imports a kernel package at module import time: CPU machines and CI
 them. Each ``*_available`` check imports on first call (CUDA machines only) and caches the answer.
 Submodules that wrap a kernel package (``chunk_gla``) import it at their top: the layers import
 them inside their kernels path only.
+
+The checks run inside the layers' forward, i.e. inside torch.compile'd code: they are marked
+constant, so dynamo bakes their answer into the graph. Traced, ``importlib.import_module`` breaks
+the graph: every short conv split its block's compiled graph in two (BENCHMARKS.md, 2026-12-06, third session).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+
+import torch
 
 
 @functools.cache
@@ -21,15 +27,18 @@ def importable(module: str) -> bool:
         return False
 
 
+@torch.compiler.assume_constant_result
 def fla_available() -> bool:
     return importable("fla.ops.gla") and importable("fla.ops.gated_delta_rule") and importable("fla.modules")
 
 
+@torch.compiler.assume_constant_result
 def mamba_ssm_available() -> bool:
     return importable("mamba_ssm.ops.selective_scan_interface") and importable(
         "mamba_ssm.ops.triton.selective_state_update"
     )
 
 
+@torch.compiler.assume_constant_result
 def causal_conv1d_available() -> bool:
     return importable("causal_conv1d")
