@@ -18,7 +18,8 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            on Hopper for this shape: BENCHMARKS.md)
 --gemm-sweep  the GEMMs of one block's input projections at micro-batch 32 x 2048 (bf16): forward,
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
-           small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s
+           small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s;
+           then the step's other GEMMs (o_proj, ff_out, the LM head of one loss chunk) alone
 --qkv-sweep  attention's q / k / v projection with RoPE at micro-batch 32 x 2048 (bf16), forward +
            backward under torch.compile: three GEMMs with RoPE left to inductor vs one GEMM + the
            Triton split-and-rotate op (models/ops/qkv_rope.py, the default) at each launch configuration
@@ -305,6 +306,20 @@ def gemm_sweep(args) -> list[dict]:
                    "tflops_separate": round(flops / ms_sep / 1e9, 1), "tflops_fused": round(flops / ms_fused / 1e9, 1)}
             print("[gemm] " + json.dumps(res), flush=True)
             rows.append(res)
+    # the step's other GEMMs, one weight each: (in features, out features, tokens)
+    singles = {"attention o_proj": (768, 768, N), "swiglu ff_out": (3072, 768, N),
+               "lm head, one 32768-token loss chunk": (768, 32000, 32768)}
+    for name, (k_in, k_out, n) in singles.items():
+        a = torch.randn(n, k_in, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(k_out, k_in, device="cuda", dtype=torch.bfloat16)
+        g = torch.randn(n, k_out, device="cuda", dtype=torch.bfloat16)
+        flops = 2 * n * k_in * k_out
+        for kind, fn in (("forward", lambda: a @ w.t()), ("input grad", lambda: g @ w), ("weight grad", lambda: g.t() @ a)):
+            ms = event_ms(fn)
+            res = {"group": name, "gemm": kind, "ms": round(ms, 4), "tflops": round(flops / ms / 1e9, 1)}
+            print("[gemm] " + json.dumps(res), flush=True)
+            rows.append(res)
+        del a, w, g
     return rows
 
 
@@ -401,7 +416,7 @@ def profile_train(args, out: Path) -> list[dict]:
     import train_throughput as tt
     from recall2reason.pretrain.config import TrainConfig
     from recall2reason.pretrain.schedule import build_optimizer
-    from recall2reason.pretrain.train import LossModule, compile_blocks
+    from recall2reason.pretrain.train import LossModule, compile_model
 
     spec = specs()[args.train_model]
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -409,7 +424,7 @@ def profile_train(args, out: Path) -> list[dict]:
     cfg = TrainConfig(micro_batch_size=16)
     model = build_model(spec.model_config()).cuda()
     build_optimizer(model, cfg, torch.device("cuda"))
-    compile_blocks(model)
+    compile_model(model, cfg.compile_scope)
     lm = LossModule(model, cfg)
     x = torch.randint(0, 32000, (16, 2049), device="cuda")
 
@@ -432,7 +447,7 @@ def profile_train(args, out: Path) -> list[dict]:
     results = []
     for mb, accum in args.train_batches:
         a = argparse.Namespace(micro_batch=mb, accum=accum, seq_len=2048, steps=6, warmup=2, precision="bf16", backend="auto",
-                               compile_mode=None, compile_scope="blocks", loss_chunk=TrainConfig.loss_chunk_tokens)
+                               compile_mode=None, compile_scope=cfg.compile_scope, loss_chunk=TrainConfig.loss_chunk_tokens)
         try:
             r = tt.bench_one(spec, a, torch.device("cuda"), compile=True, graphs=True)  # the trainer's default
         except Exception as e:
@@ -453,7 +468,7 @@ def main() -> int:
     p.add_argument("--nucleus-sweep", action="store_true")
     p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
-    p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused")
+    p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused; o_proj, ff_out, LM head")
     p.add_argument("--qkv-sweep", action="store_true", help="attention's q / k / v + RoPE: separate vs packed, per launch config")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])

@@ -39,14 +39,15 @@ from recall2reason.pretrain.config import TrainConfig
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
 from recall2reason.pretrain.graphs import GraphedMicroStep
 from recall2reason.pretrain.schedule import build_optimizer
-from recall2reason.pretrain.train import LossModule, compile_blocks, train_step
+from recall2reason.pretrain.train import LossModule, compile_model, train_step
 from recall2reason.study import expand_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
-              residual: str = TrainConfig.residual_dtype) -> dict:
+              residual: str = TrainConfig.residual_dtype, scope: str | None = None) -> dict:
+    scope = scope or args.compile_scope
     if qkv is not None:
         Attention.qkv_projection = qkv  # attention layers built below take it from the class
     qkv = Attention.qkv_projection
@@ -58,10 +59,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     opt = build_optimizer(model, cfg, device)
     params = list(model.parameters())
     if compile:
-        if args.compile_scope == "model":  # one graph over embedding, all blocks and the final norm
-            model.hidden = torch.compile(model.hidden, mode=args.compile_mode)
-        else:
-            compile_blocks(model, args.compile_mode)
+        compile_model(model, scope, args.compile_mode)
     step_module = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(step_module, params, args.accum, cfg, device)
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
@@ -89,7 +87,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": args.compile_scope,
+        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -116,8 +114,8 @@ def main() -> int:
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--compile-mode", default=None, help="torch.compile mode of the blocks, e.g. max-autotune-no-cudagraphs")
-    p.add_argument("--compile-scope", default="blocks", choices=["blocks", "model"],
-                   help="blocks: each block compiled on its own (the trainer's); model: one graph over all of them")
+    p.add_argument("--compile-scope", default=TrainConfig.compile_scope, choices=["model", "blocks", "both"],
+                   help="train.compile_scope: model = one graph over all blocks; blocks = each block on its own; both: one run each")
     p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
                    help="set torch._inductor.config KEY (dotted, e.g. triton.enable_pdl=True) before compiling; repeatable")
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
@@ -178,15 +176,16 @@ def main() -> int:
     graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.cuda_graphs]
     qkv_modes = ["separate", "packed"] if args.qkv == "both" else [args.qkv]
     residual_modes = ["fp32", "compute"] if args.residual == "both" else [args.residual]
+    scope_modes = ["blocks", "model"] if args.compile_scope == "both" and not args.no_compile else [args.compile_scope]
     for name in wanted:
         if time.perf_counter() - t_start > args.budget_s:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for graphs, qkv, residual in itertools.product(graph_modes, qkv_modes, residual_modes):
+        for graphs, qkv, residual, scope in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
-                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual)
+                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual, scope)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                     break
@@ -206,7 +205,7 @@ def main() -> int:
         if r["model"] not in by or r["tokens_per_s"] > by[r["model"]]["tokens_per_s"]:
             by[r["model"]] = r
     def variant(r):
-        return r["cuda_graphs"], r["qkv_projection"], r["residual_dtype"]
+        return r["cuda_graphs"], r["qkv_projection"], r["residual_dtype"], r["compile_scope"]
 
     base = {variant(r): r for r in results if r["model"] == "transformer"}
     print(f"\n| model | backend | q/k/v | residual | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
@@ -217,7 +216,7 @@ def main() -> int:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['residual_dtype']} | {r['compiled']} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")

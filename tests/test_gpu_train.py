@@ -15,7 +15,7 @@ from recall2reason.models.layers import get_mixer
 from recall2reason.pretrain.config import TrainConfig
 from recall2reason.pretrain.graphs import GraphedMicroStep
 from recall2reason.pretrain.schedule import build_optimizer
-from recall2reason.pretrain.train import LossModule, compile_blocks, train_step
+from recall2reason.pretrain.train import LossModule, compile_model, train_step
 
 pytestmark = pytest.mark.gpu
 
@@ -30,13 +30,13 @@ def _layers() -> list[str]:
     return ["attention"] + [n for n in ("gla", "gdn", "mamba") if get_mixer(n).kernels_available()]
 
 
-def _run(graphs: bool, layers: list[str], steps: int = 3, accum: int = 2, B: int = 4, T: int = 2048):
-    cfg = TrainConfig(micro_batch_size=B, cuda_graphs=graphs)
+def _run(graphs: bool, layers: list[str], scope: str, steps: int = 3, accum: int = 2, B: int = 4, T: int = 2048):
+    cfg = TrainConfig(micro_batch_size=B, cuda_graphs=graphs, compile_scope=scope)
     torch.manual_seed(0)
     model = build_model(ModelConfig.from_dict({"layers": layers, "n_layers": len(layers)})).cuda()
     opt = build_optimizer(model, cfg, torch.device("cuda"))
     params = list(model.parameters())
-    compile_blocks(model)
+    compile_model(model, cfg.compile_scope)
     lm = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(lm, params, accum, cfg, torch.device("cuda"))
     first_grads = {}  # the first step's accumulated gradients, just before AdamW reads them
@@ -61,11 +61,12 @@ def _relative_diffs(a: dict, b: dict) -> dict[str, float]:
     return {n: ((a[n] - e).norm() / e.norm().clamp_min(1e-12)).item() for n, e in b.items()}
 
 
-def test_graphed_steps_match_eager_steps():
+@pytest.mark.parametrize("scope", ["model", "blocks"])  # train.compile_scope
+def test_graphed_steps_match_eager_steps(scope):
     layers = _layers()
-    eager = _run(False, layers)
-    eager_again = _run(False, layers)
-    graphed = _run(True, layers)
+    eager = _run(False, layers, scope)
+    eager_again = _run(False, layers, scope)
+    graphed = _run(True, layers, scope)
     g = graphed[3]
     print(f"\nlayers {layers}: eager losses {eager[0]}, graphed {graphed[0]}; grad norms {eager[1]} / {graphed[1]}")
     assert g.failed is None and g.graph is not None, g.failed  # it captured, not fell back

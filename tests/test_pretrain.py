@@ -202,6 +202,40 @@ def test_residual_stream_dtype_under_bf16_autocast():
         PretrainJob.from_dict(job_cfg(residual_dtype="bf16"))
 
 
+def test_compile_scopes_train_the_eager_function():
+    """train.compile_scope: one graph over the whole model ("model") or one per block ("blocks")
+    computes the eager loss and gradients and keeps the state-dict keys (checkpoints load either way)."""
+    from recall2reason.pretrain.train import LossModule, compile_model
+
+    x = torch.randint(0, VOCAB, (2, 33), generator=torch.Generator().manual_seed(1))
+    cfg = TrainConfig(precision="fp32", compile=False)
+
+    def loss_and_grads(scope):
+        torch.manual_seed(0)
+        model = build_model(TINY_MODEL)
+        keys = list(model.state_dict())
+        if scope:
+            compile_model(model, scope)
+        loss = LossModule(model, cfg)(x[:, :-1], x[:, 1:])
+        loss.backward()
+        assert list(model.state_dict()) == keys
+        return loss.item(), {n: p.grad for n, p in model.named_parameters()}
+
+    want_loss, want_grads = loss_and_grads(None)
+    for scope in ("model", "blocks"):
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        loss, grads = loss_and_grads(scope)
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1, f"{scope}: nothing was compiled"
+        assert loss == pytest.approx(want_loss, rel=1e-5), scope
+        for n, g in want_grads.items():
+            torch.testing.assert_close(grads[n], g, rtol=1e-4, atol=1e-6, msg=lambda m: f"{scope}, {n}: {m}")
+    with pytest.raises(ValueError, match="compile scope"):
+        compile_model(build_model(TINY_MODEL), "layers")
+    with pytest.raises(ConfigError, match="compile_scope"):
+        PretrainJob.from_dict(job_cfg(compile_scope="layers"))
+
+
 # ---- the stage end to end -----------------------------------------------------------------------
 
 def test_cli_trains_and_writes_outputs(tmp_path):

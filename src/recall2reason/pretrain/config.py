@@ -34,7 +34,10 @@ class TrainConfig:
     # as the paper's OLMo trainer does (its default FSDP precision runs the forward on bf16 parameters);
     # "fp32" is plain autocast's stream (the fp32 embedding output promotes every residual add)
     residual_dtype: Literal["compute", "fp32"] = "compute"
-    compile: bool = True  # torch.compile each block and the loss chunk (regional compilation)
+    compile: bool = True  # torch.compile the model (see compile_scope) and the loss chunk
+    # model: one graph over embedding, blocks and final norm (inductor fuses across block boundaries);
+    # blocks: each block on its own (regional compilation: quicker to compile, same numbers)
+    compile_scope: Literal["model", "blocks"] = "model"
     cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
     # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the
     # last backward; cannot be replayed from a graph); allreduce: bucketed all-reduces after the

@@ -61,11 +61,22 @@ class LossModule(nn.Module):
         return fused_linear_cross_entropy(h, self.model.lm_head.weight, targets, self.chunk, self.compute_dtype, self.compile_loss)
 
 
-def compile_blocks(model, mode: str | None = None) -> None:
-    """Regional compilation: each block (mixer + MLP + norms) is compiled in place; blocks of the
-    same kind share one compiled graph, and state-dict keys are unchanged. ``mode``: torch.compile's."""
-    for block in model.blocks:
-        block.compile(mode=mode)
+def compile_model(model, scope: str = "model", mode: str | None = None) -> None:
+    """torch.compile the part of ``model`` that training runs, in place; state-dict keys are unchanged.
+
+    ``model``: ``HybridLM.hidden`` (embedding, every block, final norm) as one graph, so inductor
+    fuses across block boundaries, e.g. both RMSNorm backwards of every block with their weight
+    gradients (in a lone block graph only one of the two is). Kernel calls of recurrent mixers
+    split the graph there. ``blocks``: regional compilation, each block (mixer + MLP + norms) on its
+    own; blocks of the same kind share one compiled graph, so it compiles faster. ``mode``:
+    torch.compile's. BENCHMARKS.md (2026-12-06, third session) times both."""
+    if scope == "model":
+        model.hidden = torch.compile(model.hidden, mode=mode)  # an instance attribute over the method
+    elif scope == "blocks":
+        for block in model.blocks:
+            block.compile(mode=mode)
+    else:
+        raise ValueError(f"unknown compile scope {scope!r}; use 'model' or 'blocks'")
 
 
 def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micro: int, lr: float,
@@ -209,9 +220,9 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     dist.barrier()
     metrics = MetricsLog(state_dir / "metrics.jsonl", keep_until=start_step) if dist.is_main else None
 
-    # ---- speed: regional torch.compile, DDP ---------------------------------------------------
+    # ---- speed: torch.compile, DDP ------------------------------------------------------------
     if cfg.compile:
-        compile_blocks(model)
+        compile_model(model, cfg.compile_scope)
     step_module = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(step_module, params, n_micro, cfg, device)
     ddp, grad_sync = None, None
