@@ -17,25 +17,35 @@ if [ ! -f "$_site/.ready" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$_site" "$_g"/*.whl && touch "$_site/.ready"
 fi
 # _build_sm90 <package-version> <target dir> <log name>: build a CUDA source package for sm_90 only, in the background
+# A build dies with the device call that started it (the machine stays warm, its /tmp too):
+# /tmp/gpu-build/<log name>.pid names the builder, and a later call restarts a dead one.
 _build_sm90() {
-  [ -f "$2/.ready" ] || [ -f "/tmp/gpu-build/$3.started" ] && return
-  touch "/tmp/gpu-build/$3.started"
+  [ -f "$2/.ready" ] && return
+  kill -0 "$(cat "/tmp/gpu-build/$3.pid" 2>/dev/null)" 2>/dev/null && return
+  rm -f "$2/.failed"
   ( cd /tmp/gpu-build && tar xzf "$_g/$1.tar.gz" && cd "$1" &&
     python3 -c "s=open('setup.py').read();s=s.replace('    # HACK: The compiler flag','    cc_flag = [\"-gencode\", \"arch=compute_90,code=sm_90\"]\n    # HACK: The compiler flag',1);open('setup.py','w').write(s)" &&
     MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE MAX_JOBS=8 NVCC_THREADS=2 nice -n 19 \
       python3 -m pip wheel -q --no-build-isolation --no-deps -w "/tmp/gpu-build/wheels-$3" . > "/tmp/gpu-build/$3.log" 2>&1 &&
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$2" "/tmp/gpu-build/wheels-$3"/*.whl &&
     touch "$2/.ready" || { echo "$1 build failed:"; tail -20 "/tmp/gpu-build/$3.log"; touch "$2/.failed"; } ) &
+  echo $! > "/tmp/gpu-build/$3.pid"
 }
-_wait_built() {  # _wait_built <target dir> <name>
+_wait_built() {  # _wait_built <target dir> <name> <log name>
   local t0=$SECONDS
-  while [ ! -f "$1/.ready" ] && [ ! -f "$1/.failed" ]; do sleep 2; done
+  while [ ! -f "$1/.ready" ] && [ ! -f "$1/.failed" ]; do
+    if ! kill -0 "$(cat "/tmp/gpu-build/$3.pid" 2>/dev/null)" 2>/dev/null; then
+      [ -f "$1/.ready" ] && break  # it finished between the two checks
+      echo "$2: not built and no build running (was it asked for? GPU_NO_MAMBA / GPU_WITH_CAUSAL_CONV1D)"; return 1
+    fi
+    sleep 2
+  done
   echo "$2: waited $((SECONDS - t0)) s"; [ -f "$1/.ready" ]
 }
 [ "${GPU_NO_MAMBA:-0}" != 1 ] && _build_sm90 mamba_ssm-2.3.2.post1 "$_msite" mamba
 [ "${GPU_WITH_CAUSAL_CONV1D:-0}" = 1 ] && _build_sm90 causal_conv1d-1.7.0 "$_csite" causal_conv1d
-wait_mamba() { _wait_built "$_msite" mamba-ssm; }
-wait_causal_conv1d() { _wait_built "$_csite" causal-conv1d; }
+wait_mamba() { _wait_built "$_msite" mamba-ssm mamba; }
+wait_causal_conv1d() { _wait_built "$_csite" causal-conv1d causal_conv1d; }
 # keep only the autotune winners (small), not every compiled variant, for carrying back
 save_autotune_cache() {
   (cd "$TRITON_CACHE_DIR/.." && find "$(basename "$TRITON_CACHE_DIR")" -name '*.autotune.json' | tar czf "$1" -T -) && ls -la "$1"
