@@ -1,7 +1,7 @@
 """Training throughput, MFU and peak memory of the study's models at the paper's shapes.
 
 Runs the pretrain stage's own step (``recall2reason.pretrain.train.train_step``: bf16 autocast,
-regional torch.compile of every block, fused LM-head cross-entropy, fused AdamW, grad clipping,
+torch.compile (``train.compile_scope``), fused LM-head cross-entropy, fused AdamW, grad clipping,
 gradient accumulation) on random tokens, one model at a time:
 
     source .gpu/setup.sh && python benchmarks/train_throughput.py \
@@ -35,6 +35,7 @@ from torch._inductor import metrics as inductor_metrics
 
 from recall2reason.models import build_model
 from recall2reason.models.layers.attention import Attention
+from recall2reason.models.model import SwiGLU
 from recall2reason.pretrain.config import TrainConfig
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
 from recall2reason.pretrain.graphs import GraphedMicroStep
@@ -46,8 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
-              residual: str = TrainConfig.residual_dtype, scope: str | None = None) -> dict:
+              residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None) -> dict:
     scope = scope or args.compile_scope
+    SwiGLU.projection = mlp or SwiGLU.projection  # every block's MLP built below takes it from the class
+    mlp = SwiGLU.projection
     if qkv is not None:
         Attention.qkv_projection = qkv  # attention layers built below take it from the class
     qkv = Attention.qkv_projection
@@ -87,7 +90,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
+        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "mlp_projection": mlp, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -121,6 +124,8 @@ def main() -> int:
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
                    help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")
+    p.add_argument("--mlp", default=SwiGLU.projection, choices=["split", "packed", "both"],
+                   help="the MLP's input projection: two GEMMs (split) or one + the Triton SwiGLU op (packed, models/ops/swiglu.py); both: one run each")
     p.add_argument("--qkv", default=Attention.qkv_projection, choices=["separate", "packed", "both"],
                    help="attention's q / k / v: one GEMM + the Triton split-and-RoPE op (models/ops/qkv_rope.py), "
                         "or three GEMMs with RoPE left to the compiler; both: measure each way (default: the model's)")
@@ -175,6 +180,7 @@ def main() -> int:
     results, failures = [], {}
     graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.cuda_graphs]
     qkv_modes = ["separate", "packed"] if args.qkv == "both" else [args.qkv]
+    mlp_modes = ["split", "packed"] if args.mlp == "both" else [args.mlp]
     residual_modes = ["fp32", "compute"] if args.residual == "both" else [args.residual]
     scope_modes = ["blocks", "model"] if args.compile_scope == "both" and not args.no_compile else [args.compile_scope]
     for name in wanted:
@@ -182,10 +188,10 @@ def main() -> int:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for graphs, qkv, residual, scope in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes):
+        for graphs, qkv, residual, scope, mlp in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes, mlp_modes):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
-                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual, scope)
+                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual, scope, mlp)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                     break
@@ -205,18 +211,18 @@ def main() -> int:
         if r["model"] not in by or r["tokens_per_s"] > by[r["model"]]["tokens_per_s"]:
             by[r["model"]] = r
     def variant(r):
-        return r["cuda_graphs"], r["qkv_projection"], r["residual_dtype"], r["compile_scope"]
+        return r["cuda_graphs"], r["qkv_projection"], r["mlp_projection"], r["residual_dtype"], r["compile_scope"]
 
     base = {variant(r): r for r in results if r["model"] == "transformer"}
-    print(f"\n| model | backend | q/k/v | residual | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| model | backend | q/k/v | MLP | residual | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b = base.get(variant(r))  # the Transformer measured the same way
         rel = f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "n/a"
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")

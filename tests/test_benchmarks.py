@@ -32,8 +32,14 @@ def test_sample_throughput_dry_run(tmp_path):
 def test_train_throughput_dry_run(tmp_path):
     out = tmp_path / "train.json"
     run("train_throughput.py", "--tiny", "--models", "transformer,mamba50", "--no-compile", "--qkv", "both",
-        "--residual", "both", "--out", str(out))
-    res = {(r["model"], r["qkv_projection"], r["residual_dtype"]): r for r in json.loads(out.read_text())["results"]}
+        "--residual", "both", "--mlp", "both", "--out", str(out))
+    rows = json.loads(out.read_text())["results"]
+    for m in ("transformer", "mamba50"):
+        # the MLP's packed projection (its PyTorch twin on CPU) trains the same function
+        split, packed = ({r["mlp_projection"]: r for r in rows if r["model"] == m and r["qkv_projection"] == "packed"
+                          and r["residual_dtype"] == "fp32"}[k] for k in ("split", "packed"))
+        assert abs(split["loss"] - packed["loss"]) < 1e-4, m
+    res = {(r["model"], r["qkv_projection"], r["residual_dtype"]): r for r in rows if r["mlp_projection"] == "split"}
     assert set(res) == {(m, q, d) for m in ("transformer", "mamba50") for q in ("separate", "packed") for d in ("fp32", "compute")}
     assert all(r["tokens_per_s"] > 0 for r in res.values())
     for m in ("transformer", "mamba50"):

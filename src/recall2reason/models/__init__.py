@@ -3,7 +3,7 @@
     models/config.py       typed ModelConfig (+ one dataclass per mixer)
     models/model.py        HybridLM: embeddings, pre-norm blocks (mixer + SwiGLU), chunked loss, decoding
     models/layers/         one mixer per file, registered by name (attention, mamba, gla, gdn)
-    models/ops/            pure-PyTorch math of the reference backends
+    models/ops/            pure-PyTorch math of the reference backends; our Triton ops and their twins
     models/checkpoint.py   safetensors + config.json, identical for both backends
 """
 

@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from recall2reason.models.config import ModelConfig
 from recall2reason.models.layers import get_mixer
+from recall2reason.models.ops.swiglu import swiglu, swiglu_reference
 
 
 class RMSNorm(nn.Module):
@@ -36,15 +37,26 @@ class RMSNorm(nn.Module):
 class SwiGLU(nn.Module):
     """OLMo's MLP: one input projection to mlp_ratio*d split into (value, gate), hidden mlp_ratio*d/2."""
 
-    def __init__(self, d_model: int, hidden: int):
+    # how the input projection runs (same parameter, function and checkpoint either way):
+    # "split": one GEMM per half of ff_proj's weight, so the backward gets the two gradients as
+    #   separate tensors to fuse with silu's (a chunk of one GEMM's output made inductor write
+    #   d(proj) as a slow cat: BENCHMARKS.md, eighth session);
+    # "packed": one GEMM, then models/ops/swiglu.py (a Triton kernel each way on the kernels
+    #   backend, its PyTorch twin on the reference one) writes d(proj) whole, without a cat.
+    #   One GEMM each way is 0.22 ms per layer faster at 32 x 2048 tokens on an H100; the
+    #   whole step has not been timed with it yet, so "split" stays the default.
+    projection = "split"
+
+    def __init__(self, d_model: int, hidden: int, backend: str = "reference"):
         super().__init__()
+        self.backend = backend
         self.ff_proj = nn.Linear(d_model, 2 * hidden, bias=False)
         self.ff_out = nn.Linear(hidden, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # one GEMM per half of ff_proj's weight (same parameter and checkpoint) instead of one GEMM
-        # and a chunk of its output: the backward then gets the two gradients as separate tensors to
-        # fuse with silu's, rather than writing d(proj) as a cat that re-reads gate and grad
+        if self.projection == "packed":
+            act = swiglu if self.backend == "kernels" else swiglu_reference
+            return self.ff_out(act(self.ff_proj(x)))
         value_w, gate_w = self.ff_proj.weight.chunk(2, dim=0)
         return self.ff_out(F.silu(F.linear(x, gate_w)) * F.linear(x, value_w))
 
@@ -55,7 +67,7 @@ class Block(nn.Module):
         self.mixer_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer = get_mixer(cfg.layers[layer_idx])(cfg, layer_idx, backend)
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.mlp = SwiGLU(cfg.d_model, cfg.mlp_hidden)
+        self.mlp = SwiGLU(cfg.d_model, cfg.mlp_hidden, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.mixer(self.mixer_norm(x))
