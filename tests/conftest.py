@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 # Our Triton kernels (decode attention, top-p sampling) are tested on CPU through Triton's
 # interpreter, which reads TRITON_INTERPRET when triton is first imported: set it before any test
@@ -38,3 +39,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} (the shared reference data) is not present")
     return SHARED
+
+
+@pytest.fixture
+def triton_device() -> str:
+    """Where our Triton ops run in a test: "cuda" on a GPU machine (the compiled kernels), else
+    "cpu" through Triton's interpreter (enabled above, before triton is first imported)."""
+    pytest.importorskip("triton")
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
+    assert torch.cuda.is_available() or interpret, "TRITON_INTERPRET was not set before triton was imported"
+    return "cpu" if interpret else "cuda"

@@ -3,8 +3,6 @@ and the Triton split-and-rotate op (models/ops/qkv_rope.py) against the twin in 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -73,13 +71,6 @@ def test_op_rejects_a_width_that_is_not_heads_times_head_dim():
 
 # -- the Triton op, in the interpreter on CPU (on a GPU machine: the compiled kernel) ----------------
 
-def _triton():
-    pytest.importorskip("triton")
-    # tests/conftest.py sets TRITON_INTERPRET=1 on machines without CUDA, before triton is imported
-    assert torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1", "conftest did not enable Triton's interpreter"
-    return "cpu" if os.environ.get("TRITON_INTERPRET") == "1" else "cuda"
-
-
 def _tol(dtype):
     # fp32: the same products and sums (fused multiply-adds may round once less on a GPU); bf16: the
     # interpreter truncates fp32 -> bf16 where the GPU and PyTorch round to nearest, so one bf16 ulp
@@ -88,8 +79,8 @@ def _tol(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("config", [None, {"BLOCK_T": 8, "num_warps": 1}], ids=["default", "small-blocks"])
-def test_triton_op_matches_the_reference(dtype, config, monkeypatch):
-    dev = _triton()
+def test_triton_op_matches_the_reference(dtype, config, monkeypatch, triton_device):
+    dev = triton_device
     from recall2reason.models.ops import qkv_rope as mod
 
     if config is not None:
@@ -111,9 +102,9 @@ def test_triton_op_matches_the_reference(dtype, config, monkeypatch):
         assert got_g.abs().sum() > 0  # the comparison is not between zeros
 
 
-def test_triton_op_registration_passes_opcheck():
+def test_triton_op_registration_passes_opcheck(triton_device):
     # schema, fake (meta) function, autograd formula and AOT dispatch, as torch.compile uses them
-    dev = _triton()
+    dev = triton_device
     from recall2reason.models.ops.qkv_rope import qkv_rope
 
     cos, sin = (t.to(dev) for t in rope_cos_sin(torch.arange(40), 16, 10000.0))
@@ -121,9 +112,9 @@ def test_triton_op_registration_passes_opcheck():
     torch.library.opcheck(qkv_rope, (qkv, cos, sin, 4, 2))
 
 
-def test_attention_layer_on_the_kernels_backend_matches_the_reference_compiled():
+def test_attention_layer_on_the_kernels_backend_matches_the_reference_compiled(triton_device):
     # the layer as training runs it: kernels backend, packed projection, block under torch.compile
-    dev = _triton()
+    dev = triton_device
     torch.manual_seed(2)
     cfg = attn_cfg()
     ref = layer(cfg, "reference", "separate").to(dev)

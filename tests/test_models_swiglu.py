@@ -3,13 +3,12 @@ and the Triton SwiGLU op (models/ops/swiglu.py) against the twin in Triton's CPU
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from recall2reason.models.model import SwiGLU
 from recall2reason.models.ops.swiglu import swiglu_reference
+from test_models_qkv_rope import assert_same, fwd_bwd  # a module's output and its input / parameter gradients
 
 
 def mlp(backend: str, projection: str, like: SwiGLU | None = None, d: int = 48, hidden: int = 96) -> SwiGLU:
@@ -18,21 +17,6 @@ def mlp(backend: str, projection: str, like: SwiGLU | None = None, d: int = 48, 
         m.load_state_dict(like.state_dict())
     m.projection = projection  # an instance attribute: the class default stays as it is
     return m
-
-
-def fwd_bwd(m: SwiGLU, x: torch.Tensor, fn=None):
-    x = x.detach().requires_grad_()
-    y = (m if fn is None else fn)(x)
-    weight = torch.linspace(-1, 1, y.shape[-1], device=y.device)
-    grads = torch.autograd.grad((y.float() * weight).square().sum(), [x, *m.parameters()])
-    return y, grads
-
-
-def assert_same(a, b, **tol):
-    (ya, ga), (yb, gb) = a, b
-    torch.testing.assert_close(ya, yb, **tol)
-    for g, w in zip(ga, gb, strict=True):
-        torch.testing.assert_close(g, w, **tol)
 
 
 def test_packed_projection_is_the_split_projections():
@@ -47,13 +31,6 @@ def test_packed_projection_is_the_split_projections():
 
 # -- the Triton op, in the interpreter on CPU (on a GPU machine: the compiled kernel) ----------------
 
-def _triton():
-    pytest.importorskip("triton")
-    # tests/conftest.py sets TRITON_INTERPRET=1 on machines without CUDA, before triton is imported
-    assert torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1", "conftest did not enable Triton's interpreter"
-    return "cpu" if os.environ.get("TRITON_INTERPRET") == "1" else "cuda"
-
-
 def _tol(dtype):
     # fp32: the same products (fused multiply-adds may round once less on a GPU); bf16: the kernel
     # keeps silu(gate) in fp32 where PyTorch's eager twin rounds it to bf16 first, and the
@@ -62,8 +39,8 @@ def _tol(dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def test_triton_op_matches_the_reference(dtype):
-    dev = _triton()
+def test_triton_op_matches_the_reference(dtype, triton_device):
+    dev = triton_device
     from recall2reason.models.ops.swiglu import swiglu
 
     torch.manual_seed(1)
@@ -79,9 +56,9 @@ def test_triton_op_matches_the_reference(dtype):
         assert got_g[..., :shape[-1] // 2].abs().sum() > 0 and got_g[..., shape[-1] // 2:].abs().sum() > 0  # both halves
 
 
-def test_triton_op_registration_passes_opcheck():
+def test_triton_op_registration_passes_opcheck(triton_device):
     # schema, fake (meta) function, autograd formula and AOT dispatch, as torch.compile uses them
-    dev = _triton()
+    dev = triton_device
     from recall2reason.models.ops.swiglu import swiglu
 
     torch.library.opcheck(swiglu, (torch.randn(2, 9, 2 * 40, device=dev, requires_grad=True),))
@@ -94,9 +71,9 @@ def test_op_rejects_an_odd_width():
         swiglu(torch.zeros(2, 3, 7))
 
 
-def test_mlp_on_the_kernels_backend_matches_the_reference_compiled():
+def test_mlp_on_the_kernels_backend_matches_the_reference_compiled(triton_device):
     # the MLP as training would run it: kernels backend, packed projection, under torch.compile
-    dev = _triton()
+    dev = triton_device
     torch.manual_seed(2)
     ref = mlp("reference", "split").to(dev)
     ker = mlp("kernels", "packed", like=ref).to(dev)
