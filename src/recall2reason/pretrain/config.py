@@ -36,7 +36,8 @@ class TrainConfig:
     residual_dtype: Literal["compute", "fp32"] = "compute"
     compile: bool = True  # torch.compile the model (see compile_scope) and the loss chunk
     # model: one graph over embedding, blocks and final norm (inductor fuses across block boundaries);
-    # blocks: each block on its own (regional compilation: quicker to compile, same numbers)
+    # blocks: each block on its own (regional compilation: quicker to compile, same numbers; under
+    # grad_sync ddp its per-block gradients let DDP all-reduce during the last backward)
     compile_scope: Literal["model", "blocks"] = "model"
     cuda_graphs: bool = True  # CUDA: replay each micro-step's fwd + bwd from a CUDA graph (pretrain/graphs.py)
     # several ranks: how gradients are averaged. ddp: DistributedDataParallel's hooks (overlap with the

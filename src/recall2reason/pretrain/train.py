@@ -66,10 +66,12 @@ def compile_model(model, scope: str = "model", mode: str | None = None) -> None:
 
     ``model``: ``HybridLM.hidden`` (embedding, every block, final norm) as one graph, so inductor
     fuses across block boundaries, e.g. both RMSNorm backwards of every block with their weight
-    gradients (in a lone block graph only one of the two is). Kernel calls of recurrent mixers
-    split the graph there. ``blocks``: regional compilation, each block (mixer + MLP + norms) on its
-    own; blocks of the same kind share one compiled graph, so it compiles faster. ``mode``:
-    torch.compile's. BENCHMARKS.md (2026-12-06, third session) times both."""
+    gradients (in a lone block graph only one of the two is). Where dynamo cannot trace a kernel
+    call of a recurrent mixer, the graph splits there. ``blocks``: regional compilation, each block
+    (mixer + MLP + norms) on its own. Blocks of the same kind share one compiled graph, so it
+    compiles faster. Under DDP (``grad_sync: ddp``) each block's gradients are then all-reduced as
+    its backward ends; one graph hands all of them over at the end. ``mode``: torch.compile's.
+    BENCHMARKS.md (2026-12-06, third session) times both."""
     if scope == "model":
         model.hidden = torch.compile(model.hidden, mode=mode)  # an instance attribute over the method
     elif scope == "blocks":
