@@ -3,15 +3,20 @@
 # Installs Triton 3.7.1, fla 0.6.0 and math-verify from .gpu/ at once (seconds), then builds
 # mamba-ssm for sm_90 in the background (MAX_JOBS=8, leaving cores for the foreground);
 # `wait_mamba` blocks until it is importable. Triton's compile and autotune cache (FLA caches its
-# autotune winners there) lives in .triton-cache/, which a later call can carry back in.
+# autotune winners there) lives in /tmp/triton-cache, so it outlives a call while the machine stays
+# warm; the autotune winners in .triton-cache/ (carried in from an earlier machine, see
+# save_autotune_cache) seed it. Not the carried folder itself: a carry replaces it on every call,
+# which threw away each call's compiled kernels (likely why a decoding test, compiling its kernels
+# afresh, twice ran out of its slot: BENCHMARKS.md, 2026-12-06, fourth session).
 # GPU_NO_MAMBA=1 skips the build (its 16 compiler threads also slow a benchmark's host side).
 # GPU_WITH_CAUSAL_CONV1D=1 also builds causal-conv1d 1.7.0 (about 5 minutes) into its own folder,
 # on PYTHONPATH but importable only once built (`wait_causal_conv1d`); a benchmark can leave it out
 # by dropping that folder from PYTHONPATH.
 _g="$(pwd)/.gpu"; _site=/tmp/gpu-site; _msite=/tmp/gpu-mamba; _csite=/tmp/gpu-cc1d
 export PYTHONPATH="$_site:$_msite:$_csite:$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}"
-export TRITON_CACHE_DIR="$(pwd)/.triton-cache"
+export TRITON_CACHE_DIR=/tmp/triton-cache
 mkdir -p "$_site" "$_msite" "$_csite" /tmp/gpu-build "$TRITON_CACHE_DIR"
+[ -d .triton-cache ] && cp -rn .triton-cache/. "$TRITON_CACHE_DIR"/ 2>/dev/null
 if [ ! -f "$_site/.ready" ]; then
   tar xJf "$_g"/triton-3.7.1-slim.tar.xz -C "$_site" &&
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$_site" "$_g"/*.whl && touch "$_site/.ready"
@@ -46,8 +51,9 @@ _wait_built() {  # _wait_built <target dir> <name> <log name>
 [ "${GPU_WITH_CAUSAL_CONV1D:-0}" = 1 ] && _build_sm90 causal_conv1d-1.7.0 "$_csite" causal_conv1d
 wait_mamba() { _wait_built "$_msite" mamba-ssm mamba; }
 wait_causal_conv1d() { _wait_built "$_csite" causal-conv1d causal_conv1d; }
-# keep only the autotune winners (small), not every compiled variant, for carrying back
+# keep only the autotune winners (small), not every compiled variant, for carrying back:
+# `tar xzf <file>` in the project root unpacks them into .triton-cache/
 save_autotune_cache() {
-  (cd "$TRITON_CACHE_DIR/.." && find "$(basename "$TRITON_CACHE_DIR")" -name '*.autotune.json' | tar czf "$1" -T -) && ls -la "$1"
+  (cd "$TRITON_CACHE_DIR" && find . -name '*.autotune.json' | tar czf "$1" --transform 's,^\./,.triton-cache/,' -T -) && ls -la "$1"
 }
 python3 -c "import torch, triton, fla; print('gpu toolkit:', torch.cuda.get_device_name(), 'torch', torch.__version__, 'triton', triton.__version__, 'fla', fla.__version__)"
