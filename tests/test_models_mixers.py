@@ -414,7 +414,7 @@ def test_rope_tables_stay_fp32_outside_the_state_dict():
 
 
 def test_swiglu_is_olmos_fused_projection_split_into_value_then_gate():
-    # the MLP runs one GEMM per half of ff_proj (faster backward) but must stay OLMo's layout:
+    # however the MLP runs its input projection (SwiGLU.projection) it must stay OLMo's layout:
     # ff_proj's output chunked as (value, gate), hidden = silu(gate) * value
     torch.manual_seed(0)
     mlp = SwiGLU(16, 24)

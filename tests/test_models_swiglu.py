@@ -1,4 +1,4 @@
-"""The MLP's packed input projection: its PyTorch twin against the split form the model runs by default,
+"""The MLP's packed input projection (the default): its PyTorch twin against the split form,
 and the Triton SwiGLU op (models/ops/swiglu.py) against the twin in Triton's CPU interpreter."""
 
 from __future__ import annotations

@@ -38,14 +38,13 @@ class SwiGLU(nn.Module):
     """OLMo's MLP: one input projection to mlp_ratio*d split into (value, gate), hidden mlp_ratio*d/2."""
 
     # how the input projection runs (same parameter, function and checkpoint either way):
-    # "split": one GEMM per half of ff_proj's weight, so the backward gets the two gradients as
-    #   separate tensors to fuse with silu's (a chunk of one GEMM's output made inductor write
-    #   d(proj) as a slow cat: BENCHMARKS.md, eighth session);
     # "packed": one GEMM, then models/ops/swiglu.py (a Triton kernel each way on the kernels
     #   backend, its PyTorch twin on the reference one) writes d(proj) whole, without a cat.
-    #   One GEMM each way is 0.22 ms per layer faster at 32 x 2048 tokens on an H100; the
-    #   whole step has not been timed with it yet, so "split" stays the default.
-    projection = "split"
+    #   +0.7 % Transformer tok/s on an H100 over "split" (BENCHMARKS.md, 2026-12-06, fourth session);
+    # "split": one GEMM per half of ff_proj's weight, so the backward gets the two gradients as
+    #   separate tensors to fuse with silu's (a chunk of one GEMM's output made inductor write
+    #   d(proj) as a slow cat: BENCHMARKS.md, eighth session).
+    projection = "packed"
 
     def __init__(self, d_model: int, hidden: int, backend: str = "reference"):
         super().__init__()

@@ -2,7 +2,7 @@
 
 Why: the MLP's input projection as one GEMM (768 -> 2 x 3072) is 0.22 ms per layer and 32 x 2048
 tokens faster than as two (forward, input and weight gradient: BENCHMARKS.md, 2026-12-06, third
-session), but its backward needs the gradient of the packed output as one tensor. Left to
+session; the whole training step gained 0.7 %, fourth session), but its backward needs the gradient of the packed output as one tensor. Left to
 inductor, that gradient was a concatenation of the value and gate halves, which it fused into one
 slow kernel (434 us where the split form's backward takes 235, eighth session). Here forward and
 backward are opaque custom ops: the forward reads both halves and writes ``silu(gate) * value``;
