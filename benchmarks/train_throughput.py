@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
               residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None) -> dict:
     scope = scope or args.compile_scope
-    SwiGLU.projection = mlp or SwiGLU.projection  # every block's MLP built below takes it from the class
+    if mlp is not None:
+        SwiGLU.projection = mlp  # every block's MLP built below takes it from the class
     mlp = SwiGLU.projection
     if qkv is not None:
         Attention.qkv_projection = qkv  # attention layers built below take it from the class
