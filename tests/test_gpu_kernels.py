@@ -106,27 +106,32 @@ def test_same_function_as_the_upstream_layer(name, dtype):
     assert rel_err(y_ours, y_theirs) < (1e-3 if dtype == torch.float32 else TOL[torch.bfloat16][0])
 
 
-@pytest.mark.parametrize("form", ["triton", "mix"])
-def test_short_conv_forms_match_the_pytorch_twin(form, monkeypatch):
-    """ops.conv.short_conv_forward on ``kernels``: FLA's all-Triton form, and its "mix" form
-    (causal-conv1d's CUDA backward), which it picks when causal-conv1d is installed."""
+@pytest.mark.parametrize("form", ["triton", "mix", "gluon"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("B, T", [(4, 2048), (1, 37)], ids=["train", "prompt"])
+def test_short_conv_forms_match_the_pytorch_twin(form, dtype, B, T, monkeypatch):
+    """ops.conv.short_conv_forward on ``kernels`` in each form (FLA's all-Triton form, its "mix" form
+    with causal-conv1d's CUDA backward, its Gluon kernels) against F.conv1d, on x as the mixers
+    pass it: a strided slice of their packed projection; at a training shape and a prompt's."""
     from recall2reason.models import kernels
     from recall2reason.models.ops import conv as conv_ops
 
     need("gla")
     if form == "mix" and not kernels.causal_conv1d_available():
         pytest.skip("causal-conv1d not importable: the mix form needs it")
-    monkeypatch.setattr(kernels, "causal_conv1d_available", lambda: form == "mix")
+    monkeypatch.setattr(conv_ops, "FORM", form)
     torch.manual_seed(0)
     conv = conv_ops.short_conv(768, 4, bias=True).cuda()
-    x = torch.randn(4, 2048, 768, device="cuda", requires_grad=True)
-    dy = torch.randn(4, 2048, 768, device="cuda")
+    packed = torch.randn(B, T, 2320, device="cuda", dtype=dtype, requires_grad=True)
+    x = packed[..., 768:1536]  # k of a GLA layer's packed q | k | v | gate projection
+    dy = torch.randn(B, T, 768, device="cuda", dtype=dtype)
     grads = []
     for backend in ("kernels", "reference"):
         y = conv_ops.short_conv_forward(conv, x, backend)
-        grads.append((y, *torch.autograd.grad(y, (x, conv.weight, conv.bias), dy)))
+        assert y.shape == x.shape and y.dtype == dtype
+        grads.append((y, *torch.autograd.grad(y, (packed, conv.weight, conv.bias), dy)))
     for a, b in zip(*grads):
-        assert rel_err(a, b) < TOL[torch.float32][0]
+        assert rel_err(a, b) < TOL[dtype][0]
 
 
 @pytest.mark.parametrize("gate_dtype", [torch.bfloat16, torch.float32], ids=["bf16-gate", "fp32-gate"])

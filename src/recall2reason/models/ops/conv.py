@@ -58,17 +58,37 @@ def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
     return torch.nn.Conv1d(dim, dim, size, groups=dim, padding=size - 1, bias=bias)
 
 
-def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> torch.Tensor:
-    """silu(causal depthwise conv) of x (B, T, D): FLA's op on ``kernels``, F.conv1d otherwise.
+# The kernels backend's implementation of the short conv (the same function each way, so not a
+# model setting): "mix" is FLA's Triton forward with causal-conv1d's CUDA backward, "triton" FLA's
+# Triton both ways, "gluon" FLA's Gluon kernels both ways (kernels/short_conv.py); "auto" picks
+# "mix" when causal-conv1d is installed, else "triton". GLA50 on one H100 (BENCHMARKS.md,
+# 2026-12-06, fifth session): gluon 400.2k tok/s, mix 399.2k, triton 389.8k; GDN50 gluon = mix.
+# "gluon" is not yet the fallback of "auto": it has not run in prefill / decoding on a GPU.
+FORM = "auto"
+FORMS = ("auto", "mix", "triton", "gluon")
 
-    With causal-conv1d installed (the ``gpu`` extra), FLA's "mix" form: its Triton forward and
-    causal-conv1d's CUDA backward, which made GLA50 2.3 % and GDN50 2.8 % faster end to end than the
-    all-Triton form (H200, BENCHMARKS.md). Same values, so the choice is not a model setting."""
+
+def kernel_form() -> str:
+    """``FORM`` with "auto" resolved (imports causal-conv1d to check: call on CUDA machines only)."""
+    if FORM not in FORMS:
+        raise ValueError(f"ops.conv.FORM: unknown short-conv form {FORM!r}; known: {FORMS}")
+    return FORM if FORM != "auto" else ("mix" if kernels.causal_conv1d_available() else "triton")
+
+
+def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> torch.Tensor:
+    """silu(causal depthwise conv) of x (B, T, D): FLA's op on ``kernels`` (see ``FORM``), F.conv1d otherwise.
+
+    The "mix" form made GLA50 2.3 % and GDN50 2.8 % faster end to end than the all-Triton form
+    (H200, BENCHMARKS.md)."""
     if backend == "kernels":
+        form = kernel_form()
+        if form == "gluon":
+            from recall2reason.models.kernels.short_conv import gluon_short_conv
+
+            return gluon_short_conv(x, conv.weight.squeeze(1), conv.bias, "silu")
         from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
 
-        impl = "mix" if kernels.causal_conv1d_available() else "triton"
-        return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu", backend=impl)[0]
+        return fla_causal_conv1d(x=x, weight=conv.weight.squeeze(1), bias=conv.bias, activation="silu", backend=form)[0]
     return causal_conv1d(x, conv.weight, conv.bias, "silu")
 
 
