@@ -5,7 +5,7 @@ torch.compile (``train.compile_scope``), fused LM-head cross-entropy, fused Adam
 gradient accumulation) on random tokens, one model at a time:
 
     source .gpu/setup.sh && python benchmarks/train_throughput.py \
-        --models transformer,gla50,gdn50,mamba50,gdn100 --steps 10   # the defaults: micro-batch 32 x 8 (the study batch)
+        --models transformer,gla50,gdn50,mamba50,gdn100 --steps 10   # the study's batch: config.yaml's micro-batch of each model
 
 Per model: compile / warm-up steps (untimed), then ``--steps`` optimizer steps timed between two
 ``cuda.synchronize()``. tokens/s counts every trained token; MFU uses the FLOP convention of
@@ -36,7 +36,8 @@ from torch._inductor import metrics as inductor_metrics
 from recall2reason.models import build_model
 from recall2reason.models.layers.attention import Attention
 from recall2reason.models.model import SwiGLU
-from recall2reason.pretrain.config import TrainConfig
+from recall2reason.models.ops import conv as conv_ops
+from recall2reason.pretrain.config import TrainConfig, job_train_section
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
 from recall2reason.pretrain.graphs import GraphedMicroStep
 from recall2reason.pretrain.schedule import build_optimizer
@@ -47,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
-              residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None) -> dict:
+              residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None,
+              short_conv: str | None = None) -> dict:
     scope = scope or args.compile_scope
     if mlp is not None:
         SwiGLU.projection = mlp  # every block's MLP built below takes it from the class
@@ -55,11 +57,15 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     if qkv is not None:
         Attention.qkv_projection = qkv  # attention layers built below take it from the class
     qkv = Attention.qkv_projection
+    if short_conv is not None:
+        conv_ops.FORM = short_conv  # read by every GLA / GDN short conv at trace time
     cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
                       loss_chunk_tokens=args.loss_chunk, residual_dtype=residual)
     torch.manual_seed(0)
     inductor_metrics.reset()
     model = build_model(spec.model_config(args.backend)).to(device)
+    has_short_conv = any(b.mixer.mixer_name in ("gla", "gdn") for b in model.blocks)  # FLA's short conv (Mamba: mamba-ssm's)
+    conv_form = (conv_ops.kernel_form() if model.backend == "kernels" else "F.conv1d") if has_short_conv else "-"
     opt = build_optimizer(model, cfg, device)
     params = list(model.parameters())
     if compile:
@@ -91,7 +97,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "mlp_projection": mlp, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
+        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "mlp_projection": mlp, "short_conv": conv_form, "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -109,8 +115,9 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="transformer,gla50,gdn50,mamba50,gdn100")
-    p.add_argument("--micro-batch", type=int, default=TrainConfig.micro_batch_size)
-    p.add_argument("--accum", type=int, default=8, help="micro-batches per optimizer step (8 x 32 x 2048: the study's 524,288-token batch on one GPU)")
+    p.add_argument("--micro-batch", type=int, default=None, help="sequences per micro-step (default: the model's in config.yaml train.micro_batch_size)")
+    p.add_argument("--accum", type=int, default=None, help="micro-batches per optimizer step (default: config.yaml's global batch, "
+                   "train.global_batch_tokens, on one GPU: 524,288 tokens = 8 x 32 x 2048 or 4 x 64 x 2048)")
     p.add_argument("--seq-len", type=int, default=2048)
     p.add_argument("--loss-chunk", type=int, default=TrainConfig.loss_chunk_tokens, help="tokens per LM-head + cross-entropy chunk (train.loss_chunk_tokens)")
     p.add_argument("--steps", type=int, default=10)
@@ -130,6 +137,7 @@ def main() -> int:
     p.add_argument("--qkv", default=Attention.qkv_projection, choices=["separate", "packed", "both"],
                    help="attention's q / k / v: one GEMM + the Triton split-and-RoPE op (models/ops/qkv_rope.py), "
                         "or three GEMMs with RoPE left to the compiler; both: measure each way (default: the model's)")
+    p.add_argument("--short-conv", default=conv_ops.FORM, help=f"GLA / GDN short-conv forms to time, comma-separated, of {conv_ops.FORMS} (models/ops/conv.py)")
     p.add_argument("--residual", default=TrainConfig.residual_dtype, choices=["compute", "fp32", "both"],
                    help="train.residual_dtype: the residual stream in the matmul dtype (bf16) or fp32; both: one run each")
     p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
@@ -146,7 +154,21 @@ def main() -> int:
 
         return yaml.safe_load((ROOT / "config.yaml").read_text())["models"]
 
-    models_cfg = load_models_cfg()
+    def load_train_cfg() -> dict:  # the study's micro-batches and global batch ({}: TrainConfig's defaults)
+        try:
+            import yaml
+        except ImportError:
+            return {}
+        return yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
+
+    def study_batch(name: str) -> argparse.Namespace:
+        """args with this model's micro-batch and accumulation: the given ones, else the study's."""
+        train = job_train_section(name, train_cfg)
+        mb = args.micro_batch or train.get("micro_batch_size", TrainConfig.micro_batch_size)
+        accum = args.accum or max(1, train.get("global_batch_tokens", TrainConfig.global_batch_tokens) // (mb * args.seq_len))
+        return argparse.Namespace(**{**vars(args), "micro_batch": mb, "accum": accum})
+
+    models_cfg, train_cfg = load_models_cfg(), load_train_cfg()
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     if args.tiny:
         models_cfg["base"].update(d_model=64, n_layers=4, n_heads=4, n_kv_heads=4, vocab_size=512)
@@ -175,7 +197,8 @@ def main() -> int:
         p.error(f"unknown model(s) {unknown}; known: {list(specs)}")
     dev_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"device {dev_name}, torch {torch.__version__}, peak {peak_flops(device)} FLOP/s, "
-          f"micro-batch {args.micro_batch} x {args.seq_len}, accum {args.accum}, {args.steps} timed steps", flush=True)
+          f"micro-batch {args.micro_batch or 'per model'} x {args.seq_len}, accum {args.accum or 'to the study batch'}, "
+          f"{args.steps} timed steps", flush=True)
 
     t_start = time.perf_counter()
     results, failures = [], {}
@@ -183,16 +206,20 @@ def main() -> int:
     qkv_modes = ["separate", "packed"] if args.qkv == "both" else [args.qkv]
     mlp_modes = ["split", "packed"] if args.mlp == "both" else [args.mlp]
     residual_modes = ["fp32", "compute"] if args.residual == "both" else [args.residual]
+    conv_modes = args.short_conv.split(",")
+    if unknown_forms := set(conv_modes) - set(conv_ops.FORMS):
+        p.error(f"--short-conv: unknown form(s) {sorted(unknown_forms)}; known: {conv_ops.FORMS}")
     scope_modes = ["blocks", "model"] if args.compile_scope == "both" and not args.no_compile else [args.compile_scope]
     for name in wanted:
         if time.perf_counter() - t_start > args.budget_s:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for graphs, qkv, residual, scope, mlp in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes, mlp_modes):
+        for graphs, qkv, residual, scope, mlp, form in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes, mlp_modes,
+                                                                         conv_modes if name != "transformer" else conv_modes[:1]):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
-                    r = bench_one(specs[name], args, device, compile, graphs, qkv, residual, scope, mlp)
+                    r = bench_one(specs[name], study_batch(name), device, compile, graphs, qkv, residual, scope, mlp, form)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                     break
@@ -215,15 +242,15 @@ def main() -> int:
         return r["cuda_graphs"], r["qkv_projection"], r["mlp_projection"], r["residual_dtype"], r["compile_scope"]
 
     base = {variant(r): r for r in results if r["model"] == "transformer"}
-    print(f"\n| model | backend | q/k/v | MLP | residual | compiled | CUDA graph | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| model | backend | q/k/v | MLP | short conv | residual | compiled | CUDA graph | micro-batch x accum | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b = base.get(variant(r))  # the Transformer measured the same way
         rel = f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "n/a"
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r.get('short_conv', 'auto')} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['micro_batch']} x {r['accum']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")

@@ -137,6 +137,21 @@ def test_config_yaml_train_section_builds():
     jsonschema.validate(train, schema)
 
 
+def test_micro_batch_per_model_resolves_for_each_job():
+    from recall2reason.pretrain.config import job_train_section, micro_batch_errors
+
+    train = {"global_batch_tokens": 4096, "micro_batch_size": {"default": 8, "transformer": 16}}
+    assert job_train_section("transformer", train)["micro_batch_size"] == 16
+    assert job_train_section("gla50", train)["micro_batch_size"] == 8
+    assert job_train_section("gla50", {"micro_batch_size": 4}) == {"micro_batch_size": 4}
+    assert PretrainJob.from_dict({"name": "transformer", "model": {}, "train": train}).train.micro_batch_size == 16
+    with pytest.raises(ConfigError, match="needs a 'default' entry"):
+        job_train_section("gla50", {"micro_batch_size": {"transformer": 16}})
+    assert micro_batch_errors(train, ["transformer", "gla50"]) == []
+    assert micro_batch_errors({"micro_batch_size": {"default": 8, "gla5": 4}}, ["gla50"]) == [
+        "train.micro_batch_size.gla5: no model of that name; models: gla50"]
+
+
 def test_flop_convention():
     # 6N + 12 d T per attention layer
     assert train_flops_per_token(100, 8, 2, 16) == 600 + 12 * 8 * 16 * 2

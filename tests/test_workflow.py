@@ -41,6 +41,17 @@ def test_models_only_restricts_the_study(tmp_path):
     assert counts["pretrain"] == 2 and counts["sample"] == 4
 
 
+def test_each_pretrain_job_gets_its_own_micro_batch(tmp_path):
+    """config.yaml gives some models their own micro-batch; each job's --cfg holds only its number
+    (so changing one model's entry reruns only that model's pretraining)."""
+    (tmp_path / "c.yaml").write_text("models:\n  only: [transformer, mamba50]\n")
+    out = snakemake("-n", "-p", "all", "--configfile", str(tmp_path / "c.yaml")).stdout
+    cmds = [line for line in out.splitlines() if "recall2reason.pretrain --cfg" in line]
+    assert len(cmds) == 2
+    mb = {re.search(r'"name":"(\w+)"', c).group(1): int(re.search(r'"micro_batch_size":(\d+)', c).group(1)) for c in cmds}
+    assert mb == {"transformer": 64, "mamba50": 32}
+
+
 @pytest.mark.parametrize(
     "yaml_text, message",
     [
@@ -50,6 +61,8 @@ def test_models_only_restricts_the_study(tmp_path):
         ("eval:\n  gsm8k:\n    path: /nonexistent/test.jsonl\n", "eval.gsm8k.path: '/nonexistent/test.jsonl' does not exist"),
         ("models:\n  attention_layers: {'50': [1, 3, 12]}\n", "attention at layer(s) [12], but n_layers is 12"),
         ("models:\n  only: [transformer, gdn51]\n", "models.only names unknown model(s) ['gdn51']"),
+        ("train:\n  micro_batch_size: {tranformer: 64}\n", "train.micro_batch_size.tranformer: no model of that name"),
+        ("train:\n  micro_batch_size: {gla50: 0}\n", "train.micro_batch_size: {"),
     ],
 )
 def test_bad_config_stops_with_a_message_naming_the_key(tmp_path, yaml_text, message):

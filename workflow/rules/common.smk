@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from recall2reason.common.cfg import ConfigError
 from recall2reason.common.schema import config_errors
+from recall2reason.pretrain.config import job_train_section, micro_batch_errors
 from recall2reason.study import expand_models
 
 _errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -27,6 +28,9 @@ try:
 except ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 MODELS = list(MODEL_SPECS)
+_mb_errors = micro_batch_errors(config["train"], [s.name for s in expand_models({**config["models"], "only": []})])
+if _mb_errors:
+    raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _mb_errors))
 DATASETS = list(config["eval"])
 SAMPLE_PARTS = list(range(config["sample"]["jobs"]))
 
@@ -87,7 +91,7 @@ onstart:
 def pretrain_cfg(wc):
     spec = MODEL_SPECS[wc.model]
     return cfg_json(
-        {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": config["train"]}
+        {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": job_train_section(spec.name, config["train"])}
     )
 
 

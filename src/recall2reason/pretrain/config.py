@@ -17,7 +17,9 @@ from recall2reason.common.cfg import ConfigError, from_dict, to_dict
 class TrainConfig:
     # batch: the paper does not state it; 256 x 2048 tokens, reached by gradient accumulation
     global_batch_tokens: int = 524288
-    micro_batch_size: int = 32  # sequences per forward/backward on one device
+    # sequences per forward/backward on one device; the train: section may give a mapping
+    # {default: n, <model>: n, ...}, resolved per job by ``job_train_section``
+    micro_batch_size: int = 32
     # AdamW (Table 6)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.95)
@@ -88,6 +90,27 @@ class TrainConfig:
         return {k: d[k] for k in self.RESUME_KEYS}
 
 
+def job_train_section(model: str, train: dict) -> dict:
+    """The ``train:`` section as model ``model``'s job gets it: a per-model ``micro_batch_size``
+    mapping ``{default: n, <model>: n}`` resolved to that model's number. The workflow passes each
+    job only its own number, so changing one model's entry reruns only that model's pretraining."""
+    mb = train.get("micro_batch_size")
+    if not isinstance(mb, dict):
+        return train
+    if "default" not in mb:
+        raise ConfigError(f"train.micro_batch_size: a per-model mapping needs a 'default' entry, got {sorted(mb)}")
+    return {**train, "micro_batch_size": mb.get(model, mb["default"])}
+
+
+def micro_batch_errors(train: dict, model_names: list[str]) -> list[str]:
+    """Entries of a per-model ``train.micro_batch_size`` mapping that name no model of the study."""
+    mb = train.get("micro_batch_size")
+    if not isinstance(mb, dict):
+        return []
+    return [f"train.micro_batch_size.{k}: no model of that name; models: {', '.join(model_names)}"
+            for k in mb if k != "default" and k not in model_names]
+
+
 @dataclass
 class PretrainJob:
     name: str
@@ -96,4 +119,6 @@ class PretrainJob:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainJob":
+        if isinstance(d, dict) and isinstance(d.get("train"), dict):
+            d = {**d, "train": job_train_section(str(d.get("name")), d["train"])}
         return from_dict(cls, d)
