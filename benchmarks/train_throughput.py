@@ -47,6 +47,11 @@ from recall2reason.study import expand_models
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def has_short_conv(spec) -> bool:
+    """Whether the model runs ops.conv's short conv (GLA, GDN; Mamba runs mamba-ssm's own)."""
+    return spec.mixer_class in ("gla", "gdn")
+
+
 def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
               residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None,
               short_conv: str | None = None) -> dict:
@@ -64,8 +69,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     torch.manual_seed(0)
     inductor_metrics.reset()
     model = build_model(spec.model_config(args.backend)).to(device)
-    has_short_conv = any(b.mixer.mixer_name in ("gla", "gdn") for b in model.blocks)  # FLA's short conv (Mamba: mamba-ssm's)
-    conv_form = (conv_ops.kernel_form() if model.backend == "kernels" else "F.conv1d") if has_short_conv else "-"
+    conv_form = (conv_ops.kernel_form() if model.backend == "kernels" else "F.conv1d") if has_short_conv(spec) else "-"
     opt = build_optimizer(model, cfg, device)
     params = list(model.parameters())
     if compile:
@@ -147,19 +151,14 @@ def main() -> int:
     p.add_argument("--models-json", default=None, help="the models section as JSON (instead of config.yaml; for hosts without PyYAML)")
     args = p.parse_args()
 
-    def load_models_cfg() -> dict:
+    def load_study_cfg() -> tuple[dict, dict]:
+        """config.yaml's models and train sections; with --models-json, those models and TrainConfig's batch."""
         if args.models_json:
-            return json.loads(Path(args.models_json).read_text())
+            return json.loads(Path(args.models_json).read_text()), {}
         import yaml
 
-        return yaml.safe_load((ROOT / "config.yaml").read_text())["models"]
-
-    def load_train_cfg() -> dict:  # the study's micro-batches and global batch ({}: TrainConfig's defaults)
-        try:
-            import yaml
-        except ImportError:
-            return {}
-        return yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
+        cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+        return cfg["models"], cfg["train"]
 
     def study_batch(name: str) -> argparse.Namespace:
         """args with this model's micro-batch and accumulation: the given ones, else the study's."""
@@ -168,7 +167,7 @@ def main() -> int:
         accum = args.accum or max(1, train.get("global_batch_tokens", TrainConfig.global_batch_tokens) // (mb * args.seq_len))
         return argparse.Namespace(**{**vars(args), "micro_batch": mb, "accum": accum})
 
-    models_cfg, train_cfg = load_models_cfg(), load_train_cfg()
+    models_cfg, train_cfg = load_study_cfg()
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     if args.tiny:
         models_cfg["base"].update(d_model=64, n_layers=4, n_heads=4, n_kv_heads=4, vocab_size=512)
@@ -216,7 +215,7 @@ def main() -> int:
             print(f"{name}: skipped (time budget)", flush=True)
             continue
         for graphs, qkv, residual, scope, mlp, form in itertools.product(graph_modes, qkv_modes, residual_modes, scope_modes, mlp_modes,
-                                                                         conv_modes if name != "transformer" else conv_modes[:1]):
+                                                                         conv_modes if has_short_conv(specs[name]) else conv_modes[:1]):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
                     r = bench_one(specs[name], study_batch(name), device, compile, graphs, qkv, residual, scope, mlp, form)
@@ -250,7 +249,7 @@ def main() -> int:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r.get('short_conv', 'auto')} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['micro_batch']} x {r['accum']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r['short_conv']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['micro_batch']} x {r['accum']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")
@@ -263,7 +262,7 @@ def main() -> int:
     # attention share within a class: interpolate between this class's measured models and the
     # Transformer (100 % attention); models measured themselves use their own figure.
     total_h, lines = 0.0, []
-    for s in expand_models(load_models_cfg()):
+    for s in expand_models(load_study_cfg()[0]):  # afresh: --tiny shrank models_cfg
         if s.name in by:
             spt, how = 1.0 / by[s.name]["tokens_per_s"], "measured"
         else:
