@@ -8,7 +8,8 @@
 State-dict keys equal FLA's (q_proj, k_proj, v_proj, gk_proj.{0,1}, q/k/v_conv1d, g_norm or
 g_norm_swish_gate, g_proj, o_proj), so weights load into ``fla.layers.GatedLinearAttention``.
 Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its short conv (ops.conv);
-training uses ``kernels.chunk_gla`` (FLA's chunk_gla keeping its chunk states for the backward);
+training runs ``TRAIN_KERNEL``: "fused" (``ops.fused_chunk_gla``, our two-kernel chunked GLA) or
+"fla" (``kernels.chunk_gla``, FLA's chunk_gla keeping its chunk states for the backward);
 ``reference`` runs :mod:`recall2reason.models.ops.gla` (chunked, pure PyTorch).
 """
 
@@ -25,6 +26,9 @@ from recall2reason.models.layers.base import Mixer, project, register_mixer, sca
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
+
+TRAIN_KERNEL = "fla"
+TRAIN_KERNELS = ("fused", "fla")
 
 @register_mixer("gla")
 class GatedLinearAttention(Mixer):
@@ -104,6 +108,12 @@ class GatedLinearAttention(Mixer):
 
                 return fused_recurrent_gla(q=q, k=k, v=v, gk=gk, **state)
             if initial_state is None and not output_final_state and q.requires_grad:  # training
+                if TRAIN_KERNEL == "fused":
+                    from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
+
+                    return fused_chunk_gla(q, k, v, gk), None
+                if TRAIN_KERNEL != "fla":
+                    raise ValueError(f"layers.gla.TRAIN_KERNEL: unknown {TRAIN_KERNEL!r}; known: {TRAIN_KERNELS}")
                 from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
 
                 return chunk_gla_keep_states(q, k, v, gk), None

@@ -1,0 +1,206 @@
+"""Chunked gated linear attention for training in two Triton kernels (forward, backward).
+
+Same function as FLA's ``chunk_gla`` with no initial or final state (the training forward), for
+(B, T, H, K) q, k, g <= 0 and (B, T, H, V) v. FLA runs it as ~5 kernels forward and ~7 backward,
+each reading and writing chunk-sized intermediates (scores, states, their gradients) through
+HBM. Here one program per (sequence, head) walks the chunks in order, keeping the (K, V) state
+in registers: forward left to right, backward right to left with the state's gradient, so the
+only intermediate in memory is the state at each chunk start (bf16, for the backward).
+
+Inside a chunk of BT tokens, with b the log2 decay cumulated within the chunk,
+
+    A[i, j] = sum_d q[i, d] k[j, d] 2^(b[i, d] - b[j, d])   (j <= i)
+
+is one matmul of q * 2^(b - r) and k * 2^(r - b) with r = b_last / 2, halfway down the chunk's
+decay: every factor then lies within 2^(range / 2). When some channel decays by more than
+2^SAFE_LOG2 within a chunk (a gate near zero for many tokens), that chunk takes an exact
+per-column loop instead (slow, but every exponent there is <= 0).
+
+The gate's gradient uses dL/dB = q * dq - k * dk for the cumulative log decay B, then
+dg = reverse cumsum of it over the whole sequence (within the chunk plus a carry from the chunks
+to the right).
+
+This module imports Triton: the GLA layer imports it inside its kernels path only. On CPU the
+tests run these kernels in Triton's interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+CHUNK = 64
+SAFE_LOG2 = 96.0  # the largest in-chunk decay range (log2) for the one-matmul scores; factors <= 2^48
+
+
+# launch shapes tried on the GPU (the interpreter takes the first); the winner is cached per shape
+_CONFIGS = [triton.Config({}, num_warps=w, num_stages=s) for w in (4, 8) for s in (1, 2)]
+_tune = triton.autotune(configs=_CONFIGS[:1] if os.environ.get("TRITON_INTERPRET") == "1" else _CONFIGS,
+                        key=["H", "K", "DV"])
+
+
+@triton.jit
+def _exact_scores(q, k, b, t, BT: tl.constexpr):
+    # A[i, j] column by column with 2^(b_i - b_j) elementwise (<= 1 where j <= i: no overflow)
+    A = tl.zeros([BT, BT], dtype=tl.float32)
+    for j in range(BT):
+        kj = tl.sum(tl.where((t == j)[:, None], k, 0.0), axis=0)
+        bj = tl.sum(tl.where((t == j)[:, None], b, 0.0), axis=0)
+        col = tl.sum(q * kj[None, :] * tl.exp2(tl.minimum(b - bj[None, :], 0.0)), axis=1)
+        A = tl.where((t == j)[None, :], col[:, None], A)
+    return A
+
+@triton.jit
+def _exact_scores_bwd(q, k, b, dA, t, BT: tl.constexpr, K: tl.constexpr):
+    # the per-column form of the intra-chunk part: scores A and dq, dk from dA (causal, scaled)
+    A = tl.zeros([BT, BT], dtype=tl.float32)
+    dq = tl.zeros([BT, K], dtype=tl.float32)
+    dk = tl.zeros([BT, K], dtype=tl.float32)
+    for j in range(BT):
+        kj = tl.sum(tl.where((t == j)[:, None], k, 0.0), axis=0)
+        bj = tl.sum(tl.where((t == j)[:, None], b, 0.0), axis=0)
+        E = tl.where((t >= j)[:, None], tl.exp2(tl.minimum(b - bj[None, :], 0.0)), 0.0)
+        A = tl.where((t == j)[None, :], tl.sum(q * kj[None, :] * E, axis=1)[:, None], A)
+        dA_j = tl.sum(tl.where((t == j)[None, :], dA, 0.0), axis=1)
+        dq += dA_j[:, None] * kj[None, :] * E
+        dk = tl.where((t == j)[:, None], tl.sum(dA_j[:, None] * q * E, axis=0)[None, :], dk)
+    return A, dq, dk
+
+@_tune
+@triton.jit
+def _fwd(Q, Kk, V, G, O, HS, scale, T, NT,
+        H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
+        SAFE: tl.constexpr):
+    i_bh = tl.program_id(0)
+    i_b, i_h = (i_bh // H).to(tl.int64), (i_bh % H).to(tl.int64)
+    t, dk, dv = tl.arange(0, BT), tl.arange(0, K), tl.arange(0, DV)
+    causal = t[:, None] >= t[None, :]
+    DT = Q.dtype.element_ty
+    S = tl.zeros([K, DV], dtype=tl.float32)
+    for i_t in range(NT):
+        rows = i_t * BT + t
+        m = (rows < T)[:, None]
+        p_qk = (i_b * T + rows[:, None]) * (H * K) + i_h * K + dk[None, :]
+        p_v = (i_b * T + rows[:, None]) * (H * DV) + i_h * DV + dv[None, :]
+        q = tl.load(Q + p_qk, mask=m, other=0.0).to(tl.float32)
+        k = tl.load(Kk + p_qk, mask=m, other=0.0).to(tl.float32)
+        g = tl.load(G + p_qk, mask=m, other=0.0).to(tl.float32)
+        v = tl.load(V + p_v, mask=m, other=0.0)
+        # the state entering this chunk, for the backward
+        p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk[:, None] * DV + dv[None, :]
+        tl.store(HS + p_h, S.to(HS.dtype.element_ty))
+        b = tl.cumsum(g, axis=0) * 1.4426950408889634
+        bl = tl.sum(g, axis=0) * 1.4426950408889634
+        o = tl.dot((q * tl.exp2(b)).to(DT), S.to(DT))
+        if -tl.min(bl, axis=0) < SAFE:
+            r = bl * 0.5
+            A = tl.dot((q * tl.exp2(b - r[None, :])).to(DT), tl.trans((k * tl.exp2(r[None, :] - b)).to(DT)))
+        else:
+            A = _exact_scores(q, k, b, t, BT)
+        A = tl.where(causal, A, 0.0) * scale
+        o = o * scale + tl.dot(A.to(DT), v)
+        tl.store(O + p_v, o.to(O.dtype.element_ty), mask=m)
+        S = S * tl.exp2(bl)[:, None] + tl.dot(tl.trans((k * tl.exp2(bl[None, :] - b)).to(DT)), v)
+
+@_tune
+@triton.jit
+def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
+        H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
+        SAFE: tl.constexpr):
+    i_bh = tl.program_id(0)
+    i_b, i_h = (i_bh // H).to(tl.int64), (i_bh % H).to(tl.int64)
+    t, dk_, dv_ = tl.arange(0, BT), tl.arange(0, K), tl.arange(0, DV)
+    causal = t[:, None] >= t[None, :]
+    DT = Q.dtype.element_ty
+    dS = tl.zeros([K, DV], dtype=tl.float32)  # gradient of the state leaving the chunk
+    carry = tl.zeros([K], dtype=tl.float32)   # sum of dL/dB over the chunks to the right
+    for it in range(NT):
+        i_t = NT - 1 - it
+        rows = i_t * BT + t
+        m = (rows < T)[:, None]
+        p_qk = (i_b * T + rows[:, None]) * (H * K) + i_h * K + dk_[None, :]
+        p_v = (i_b * T + rows[:, None]) * (H * DV) + i_h * DV + dv_[None, :]
+        q = tl.load(Q + p_qk, mask=m, other=0.0).to(tl.float32)
+        k = tl.load(Kk + p_qk, mask=m, other=0.0).to(tl.float32)
+        g = tl.load(G + p_qk, mask=m, other=0.0).to(tl.float32)
+        v = tl.load(V + p_v, mask=m, other=0.0)
+        do = tl.load(DO + p_v, mask=m, other=0.0)
+        p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk_[:, None] * DV + dv_[None, :]
+        S = tl.load(HS + p_h).to(DT)
+        b = tl.cumsum(g, axis=0) * 1.4426950408889634
+        bl = tl.sum(g, axis=0) * 1.4426950408889634
+        dA = tl.where(causal, tl.dot(do, tl.trans(v)), 0.0) * scale
+        if -tl.min(bl, axis=0) < SAFE:
+            r = bl * 0.5
+            eq = tl.exp2(b - r[None, :])
+            ek = tl.exp2(r[None, :] - b)
+            qt = (q * eq).to(DT)
+            kt = (k * ek).to(DT)
+            A = tl.where(causal, tl.dot(qt, tl.trans(kt)), 0.0) * scale
+            dq = tl.dot(dA.to(DT), kt) * eq
+            dk = tl.dot(tl.trans(dA.to(DT)), qt) * ek
+        else:
+            A, dq, dk = _exact_scores_bwd(q, k, b, dA, t, BT, K)
+            A = A * scale
+        eb = tl.exp2(b)
+        ed = tl.exp2(bl[None, :] - b)
+        dv = tl.dot(tl.trans(A.to(DT)), do) + tl.dot((k * ed).to(DT), dS.to(DT))
+        dq += tl.dot(do, tl.trans(S)) * (eb * scale)
+        dk += tl.dot(v, tl.trans(dS.to(DT))) * ed
+        dB = q * dq - k * dk
+        dg = tl.cumsum(dB, axis=0, reverse=True) + carry[None, :]
+        carry += tl.sum(dB, axis=0)
+        tl.store(DQ + p_qk, dq.to(DQ.dtype.element_ty), mask=m)
+        tl.store(DK + p_qk, dk.to(DK.dtype.element_ty), mask=m)
+        tl.store(DG + p_qk, dg.to(DG.dtype.element_ty), mask=m)
+        tl.store(DV_ + p_v, dv.to(DV_.dtype.element_ty), mask=m)
+        dS = dS * tl.exp2(bl)[:, None] + tl.dot(tl.trans((q * eb * scale).to(DT)), do)
+
+
+def _check(q, k, v, g):
+    if not (q.shape == k.shape == g.shape and v.shape[:3] == q.shape[:3]):
+        raise ValueError(f"fused_chunk_gla: q, k, g must share (B, T, H, K) and v (B, T, H): q {tuple(q.shape)}, "
+                         f"k {tuple(k.shape)}, v {tuple(v.shape)}, g {tuple(g.shape)}")
+    K, V = q.shape[-1], v.shape[-1]
+    if K < 16 or V < 16 or K & (K - 1) or V & (V - 1):
+        raise ValueError(f"fused_chunk_gla: head dims must be powers of two >= 16, got K={K}, V={V}")
+    if q.dtype not in (torch.bfloat16, torch.float32) or not (q.dtype == k.dtype == v.dtype):
+        # fp16 cannot hold the 2^48 scaling factors of the one-matmul scores
+        raise ValueError(f"fused_chunk_gla: q, k, v must all be bf16 or all fp32, got {q.dtype}, {k.dtype}, {v.dtype}")
+
+
+class _FusedChunkGLA(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, g, scale, exact):
+        q, k, v, g = (x.contiguous() for x in (q, k, v, g))
+        B, T, H, K = q.shape
+        NT = -(-T // CHUNK)
+        o = torch.empty_like(v)
+        states = q.new_empty(B, NT, H, K, v.shape[-1])
+        _fwd[(B * H,)](q, k, v, g, o, states, scale, T, NT, H=H, K=K, DV=v.shape[-1], BT=CHUNK,
+                              SAFE=-1.0 if exact else SAFE_LOG2)
+        ctx.save_for_backward(q, k, v, g, states)
+        ctx.scale, ctx.exact = scale, exact
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, g, states = ctx.saved_tensors
+        B, T, H, K = q.shape
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        dg = torch.empty(g.shape, dtype=torch.float32, device=g.device)  # as FLA: fp32, cast by autograd
+        _bwd[(B * H,)](q, k, v, g, states, do.contiguous(), dq, dk, dv, dg, ctx.scale, T, states.shape[1],
+                              H=H, K=K, DV=v.shape[-1], BT=CHUNK,
+                              SAFE=-1.0 if ctx.exact else SAFE_LOG2)
+        return dq, dk, dv, dg, None, None
+
+
+@torch.compiler.disable
+def fused_chunk_gla(q, k, v, g, scale: float | None = None, exact: bool = False) -> torch.Tensor:
+    """o of ``fla.ops.gla.chunk_gla(q, k, v, g)`` (no initial or final state) for (B, T, H, K) q, k,
+    g and (B, T, H, V) v. ``exact`` forces the per-column scores in every chunk (for tests)."""
+    _check(q, k, v, g)
+    return _FusedChunkGLA.apply(q, k, v, g, q.shape[-1] ** -0.5 if scale is None else scale, exact)
