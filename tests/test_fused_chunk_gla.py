@@ -21,6 +21,8 @@ def _inputs(device, gate_scale, B=2, T=150, H=2, K=16, V=32, seed=0):
 
 
 def _check_against_fp64(xs, tol, **kw):
+    if xs[0].is_cuda:
+        tol = max(tol, 5e-3)  # compiled, fp32 matmuls run in TF32 (as FLA's); the interpreter's in fp32
     from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
 
     do = torch.randn_like(xs[2])
