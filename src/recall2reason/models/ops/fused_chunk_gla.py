@@ -5,7 +5,7 @@ Same function as FLA's ``chunk_gla`` with no initial or final state (the trainin
 each reading and writing chunk-sized intermediates (scores, states, their gradients) through
 HBM. Here one program per (sequence, head) walks the chunks in order, keeping the (K, V) state
 in registers: forward left to right, backward right to left with the state's gradient, so the
-only intermediate in memory is the state at each chunk start (bf16, for the backward).
+only intermediate in memory is the state at each chunk start (fp32, for the backward).
 
 Inside a chunk of BT tokens, with b the log2 decay cumulated within the chunk,
 
@@ -16,9 +16,9 @@ decay: every factor then lies within 2^(range / 2). When some channel decays by 
 2^SAFE_LOG2 within a chunk (a gate near zero for many tokens), that chunk takes an exact
 per-column loop instead (slow, but every exponent there is <= 0).
 
-The gate's gradient uses dL/dB = q * dq - k * dk for the cumulative log decay B, then
-dg = reverse cumsum of it over the whole sequence (within the chunk plus a carry from the chunks
-to the right).
+The gate's gradient uses dL/dB = q * dq - k * dk for the cumulative log decay B: dg is its
+reverse cumsum within the chunk plus, for all tokens to the right, sum_v S * dS of the state
+handed on (FLA's form too).
 
 This module imports Triton: the GLA layer imports it inside its kernels path only. On CPU the
 tests run these kernels in Triton's interpreter.
@@ -115,8 +115,8 @@ def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
     t, dk_, dv_ = tl.arange(0, BT), tl.arange(0, K), tl.arange(0, DV)
     causal = t[:, None] >= t[None, :]
     DT = Q.dtype.element_ty
-    dS = tl.zeros([K, DV], dtype=tl.float32)  # gradient of the state leaving the chunk
-    carry = tl.zeros([K], dtype=tl.float32)   # sum of dL/dB over the chunks to the right
+    dS = tl.zeros([K, DV], dtype=tl.float32)      # gradient of the state leaving the chunk
+    S_next = tl.zeros([K, DV], dtype=tl.float32)  # that state (the one entering the chunk to the right)
     for it in range(NT):
         i_t = NT - 1 - it
         rows = i_t * BT + t
@@ -129,7 +129,11 @@ def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
         v = tl.load(V + p_v, mask=m, other=0.0)
         do = tl.load(DO + p_v, mask=m, other=0.0)
         p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk_[:, None] * DV + dv_[None, :]
-        S = tl.load(HS + p_h).to(DT)
+        S = tl.load(HS + p_h)
+        # dL/dB summed over every token right of this chunk: scaling the state handed on by e^delta
+        # shifts all their B by delta, so it is sum_v S_next * dS (a sum over the whole tail of
+        # q * dq - k * dk would lose the small difference of large terms)
+        carry = tl.sum(S_next * dS, axis=1)
         b = tl.cumsum(g, axis=0) * 1.4426950408889634
         bl = tl.sum(g, axis=0) * 1.4426950408889634
         dA = tl.where(causal, tl.dot(do, tl.trans(v)), 0.0) * scale
@@ -137,27 +141,29 @@ def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
             r = bl * 0.5
             eq = tl.exp2(b - r[None, :])
             ek = tl.exp2(r[None, :] - b)
-            qt = (q * eq).to(DT)
-            kt = (k * ek).to(DT)
+            # fp32 operands (TF32 on the GPU) in the backward's scores: bf16 ones made dq, dk and dv
+            # ~1.6x and dv up to 7x further from fp64 than FLA's (BENCHMARKS.md)
+            qt = q * eq
+            kt = k * ek
             A = tl.where(causal, tl.dot(qt, tl.trans(kt)), 0.0) * scale
-            dq = tl.dot(dA.to(DT), kt) * eq
-            dk = tl.dot(tl.trans(dA.to(DT)), qt) * ek
+            dq = tl.dot(dA, kt) * eq
+            dk = tl.dot(tl.trans(dA), qt) * ek
         else:
             A, dq, dk = _exact_scores_bwd(q, k, b, dA, t, BT, K)
             A = A * scale
         eb = tl.exp2(b)
         ed = tl.exp2(bl[None, :] - b)
-        dv = tl.dot(tl.trans(A.to(DT)), do) + tl.dot((k * ed).to(DT), dS.to(DT))
-        dq += tl.dot(do, tl.trans(S)) * (eb * scale)
+        dv = tl.dot(tl.trans(A), do.to(tl.float32)) + tl.dot((k * ed).to(DT), dS.to(DT))
+        dq += tl.dot(do, tl.trans(S.to(DT))) * (eb * scale)
         dk += tl.dot(v, tl.trans(dS.to(DT))) * ed
         dB = q * dq - k * dk
         dg = tl.cumsum(dB, axis=0, reverse=True) + carry[None, :]
-        carry += tl.sum(dB, axis=0)
         tl.store(DQ + p_qk, dq.to(DQ.dtype.element_ty), mask=m)
         tl.store(DK + p_qk, dk.to(DK.dtype.element_ty), mask=m)
         tl.store(DG + p_qk, dg.to(DG.dtype.element_ty), mask=m)
         tl.store(DV_ + p_v, dv.to(DV_.dtype.element_ty), mask=m)
         dS = dS * tl.exp2(bl)[:, None] + tl.dot(tl.trans((q * eb * scale).to(DT)), do)
+        S_next = S
 
 
 def _check(q, k, v, g):
@@ -179,7 +185,7 @@ class _FusedChunkGLA(torch.autograd.Function):
         B, T, H, K = q.shape
         NT = -(-T // CHUNK)
         o = torch.empty_like(v)
-        states = q.new_empty(B, NT, H, K, v.shape[-1])
+        states = q.new_empty(B, NT, H, K, v.shape[-1], dtype=torch.float32)  # fp32: the gate's gradient reads them
         _fwd[(B * H,)](q, k, v, g, o, states, scale, T, NT, H=H, K=K, DV=v.shape[-1], BT=CHUNK,
                               SAFE=-1.0 if exact else SAFE_LOG2)
         ctx.save_for_backward(q, k, v, g, states)
