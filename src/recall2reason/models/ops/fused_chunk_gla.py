@@ -43,15 +43,20 @@ _tune = triton.autotune(configs=_CONFIGS[:1] if os.environ.get("TRITON_INTERPRET
 
 
 @triton.jit
+def _row(x, t, j):
+    """Row j of a register tile x (rows indexed by t)."""
+    return tl.sum(tl.where((t == j)[:, None], x, 0.0), axis=0)
+
+
+@triton.jit
 def _exact_scores(q, k, b, t, BT: tl.constexpr):
     # A[i, j] column by column with 2^(b_i - b_j) elementwise (<= 1 where j <= i: no overflow)
     A = tl.zeros([BT, BT], dtype=tl.float32)
     for j in range(BT):
-        kj = tl.sum(tl.where((t == j)[:, None], k, 0.0), axis=0)
-        bj = tl.sum(tl.where((t == j)[:, None], b, 0.0), axis=0)
-        col = tl.sum(q * kj[None, :] * tl.exp2(tl.minimum(b - bj[None, :], 0.0)), axis=1)
+        col = tl.sum(q * _row(k, t, j)[None, :] * tl.exp2(tl.minimum(b - _row(b, t, j)[None, :], 0.0)), axis=1)
         A = tl.where((t == j)[None, :], col[:, None], A)
     return A
+
 
 @triton.jit
 def _exact_scores_bwd(q, k, b, dA, t, BT: tl.constexpr, K: tl.constexpr):
@@ -60,40 +65,54 @@ def _exact_scores_bwd(q, k, b, dA, t, BT: tl.constexpr, K: tl.constexpr):
     dq = tl.zeros([BT, K], dtype=tl.float32)
     dk = tl.zeros([BT, K], dtype=tl.float32)
     for j in range(BT):
-        kj = tl.sum(tl.where((t == j)[:, None], k, 0.0), axis=0)
-        bj = tl.sum(tl.where((t == j)[:, None], b, 0.0), axis=0)
-        E = tl.where((t >= j)[:, None], tl.exp2(tl.minimum(b - bj[None, :], 0.0)), 0.0)
+        kj = _row(k, t, j)
+        E = tl.where((t >= j)[:, None], tl.exp2(tl.minimum(b - _row(b, t, j)[None, :], 0.0)), 0.0)
         A = tl.where((t == j)[None, :], tl.sum(q * kj[None, :] * E, axis=1)[:, None], A)
         dA_j = tl.sum(tl.where((t == j)[None, :], dA, 0.0), axis=1)
         dq += dA_j[:, None] * kj[None, :] * E
         dk = tl.where((t == j)[:, None], tl.sum(dA_j[:, None] * q * E, axis=0)[None, :], dk)
     return A, dq, dk
 
+
+@triton.jit
+def _program(H: tl.constexpr, BT: tl.constexpr):
+    """This program's sequence and head (int64 offsets), the in-chunk positions and causal mask."""
+    i_bh = tl.program_id(0)
+    t = tl.arange(0, BT)
+    return (i_bh // H).to(tl.int64), (i_bh % H).to(tl.int64), t, t[:, None] >= t[None, :]
+
+
+@triton.jit
+def _load_chunk(Q, Kk, V, G, i_b, i_h, i_t, T, NT, t,
+                H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr):
+    """Chunk i_t of one (sequence, head): q, k, v (zero past T), its in-chunk log2 decay b and
+    total bl, the row mask and the offsets of its q / k / g rows, v rows and state."""
+    dk, dv = tl.arange(0, K), tl.arange(0, DV)
+    rows = i_t * BT + t
+    m = (rows < T)[:, None]
+    p_qk = (i_b * T + rows[:, None]) * (H * K) + i_h * K + dk[None, :]
+    p_v = (i_b * T + rows[:, None]) * (H * DV) + i_h * DV + dv[None, :]
+    p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk[:, None] * DV + dv[None, :]
+    q = tl.load(Q + p_qk, mask=m, other=0.0).to(tl.float32)
+    k = tl.load(Kk + p_qk, mask=m, other=0.0).to(tl.float32)
+    g = tl.load(G + p_qk, mask=m, other=0.0).to(tl.float32)
+    v = tl.load(V + p_v, mask=m, other=0.0)
+    b = tl.cumsum(g, axis=0) * 1.4426950408889634  # log2 e: the kernels use exp2
+    bl = tl.sum(g, axis=0) * 1.4426950408889634
+    return q, k, v, b, bl, m, p_qk, p_v, p_h
+
+
 @_tune
 @triton.jit
 def _fwd(Q, Kk, V, G, O, HS, scale, T, NT,
-        H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
-        SAFE: tl.constexpr):
-    i_bh = tl.program_id(0)
-    i_b, i_h = (i_bh // H).to(tl.int64), (i_bh % H).to(tl.int64)
-    t, dk, dv = tl.arange(0, BT), tl.arange(0, K), tl.arange(0, DV)
-    causal = t[:, None] >= t[None, :]
+         H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
+         SAFE: tl.constexpr):
+    i_b, i_h, t, causal = _program(H, BT)
     DT = Q.dtype.element_ty
     S = tl.zeros([K, DV], dtype=tl.float32)
     for i_t in range(NT):
-        rows = i_t * BT + t
-        m = (rows < T)[:, None]
-        p_qk = (i_b * T + rows[:, None]) * (H * K) + i_h * K + dk[None, :]
-        p_v = (i_b * T + rows[:, None]) * (H * DV) + i_h * DV + dv[None, :]
-        q = tl.load(Q + p_qk, mask=m, other=0.0).to(tl.float32)
-        k = tl.load(Kk + p_qk, mask=m, other=0.0).to(tl.float32)
-        g = tl.load(G + p_qk, mask=m, other=0.0).to(tl.float32)
-        v = tl.load(V + p_v, mask=m, other=0.0)
-        # the state entering this chunk, for the backward
-        p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk[:, None] * DV + dv[None, :]
-        tl.store(HS + p_h, S.to(HS.dtype.element_ty))
-        b = tl.cumsum(g, axis=0) * 1.4426950408889634
-        bl = tl.sum(g, axis=0) * 1.4426950408889634
+        q, k, v, b, bl, m, p_qk, p_v, p_h = _load_chunk(Q, Kk, V, G, i_b, i_h, i_t, T, NT, t, H, K, DV, BT)
+        tl.store(HS + p_h, S.to(HS.dtype.element_ty))  # the state entering this chunk, for the backward
         o = tl.dot((q * tl.exp2(b)).to(DT), S.to(DT))
         if -tl.min(bl, axis=0) < SAFE:
             r = bl * 0.5
@@ -105,37 +124,24 @@ def _fwd(Q, Kk, V, G, O, HS, scale, T, NT,
         tl.store(O + p_v, o.to(O.dtype.element_ty), mask=m)
         S = S * tl.exp2(bl)[:, None] + tl.dot(tl.trans((k * tl.exp2(bl[None, :] - b)).to(DT)), v)
 
+
 @_tune
 @triton.jit
 def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
-        H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
-        SAFE: tl.constexpr):
-    i_bh = tl.program_id(0)
-    i_b, i_h = (i_bh // H).to(tl.int64), (i_bh % H).to(tl.int64)
-    t, dk_, dv_ = tl.arange(0, BT), tl.arange(0, K), tl.arange(0, DV)
-    causal = t[:, None] >= t[None, :]
+         H: tl.constexpr, K: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
+         SAFE: tl.constexpr):
+    i_b, i_h, t, causal = _program(H, BT)
     DT = Q.dtype.element_ty
     dS = tl.zeros([K, DV], dtype=tl.float32)      # gradient of the state leaving the chunk
     S_next = tl.zeros([K, DV], dtype=tl.float32)  # that state (the one entering the chunk to the right)
     for it in range(NT):
-        i_t = NT - 1 - it
-        rows = i_t * BT + t
-        m = (rows < T)[:, None]
-        p_qk = (i_b * T + rows[:, None]) * (H * K) + i_h * K + dk_[None, :]
-        p_v = (i_b * T + rows[:, None]) * (H * DV) + i_h * DV + dv_[None, :]
-        q = tl.load(Q + p_qk, mask=m, other=0.0).to(tl.float32)
-        k = tl.load(Kk + p_qk, mask=m, other=0.0).to(tl.float32)
-        g = tl.load(G + p_qk, mask=m, other=0.0).to(tl.float32)
-        v = tl.load(V + p_v, mask=m, other=0.0)
+        q, k, v, b, bl, m, p_qk, p_v, p_h = _load_chunk(Q, Kk, V, G, i_b, i_h, NT - 1 - it, T, NT, t, H, K, DV, BT)
         do = tl.load(DO + p_v, mask=m, other=0.0)
-        p_h = ((i_b * NT + i_t) * H + i_h) * (K * DV) + dk_[:, None] * DV + dv_[None, :]
         S = tl.load(HS + p_h)
         # dL/dB summed over every token right of this chunk: scaling the state handed on by e^delta
         # shifts all their B by delta, so it is sum_v S_next * dS (a sum over the whole tail of
         # q * dq - k * dk would lose the small difference of large terms)
         carry = tl.sum(S_next * dS, axis=1)
-        b = tl.cumsum(g, axis=0) * 1.4426950408889634
-        bl = tl.sum(g, axis=0) * 1.4426950408889634
         dA = tl.where(causal, tl.dot(do, tl.trans(v)), 0.0) * scale
         if -tl.min(bl, axis=0) < SAFE:
             r = bl * 0.5
@@ -187,7 +193,7 @@ class _FusedChunkGLA(torch.autograd.Function):
         o = torch.empty_like(v)
         states = q.new_empty(B, NT, H, K, v.shape[-1], dtype=torch.float32)  # fp32: the gate's gradient reads them
         _fwd[(B * H,)](q, k, v, g, o, states, scale, T, NT, H=H, K=K, DV=v.shape[-1], BT=CHUNK,
-                              SAFE=-1.0 if exact else SAFE_LOG2)
+                       SAFE=-1.0 if exact else SAFE_LOG2)
         ctx.save_for_backward(q, k, v, g, states)
         ctx.scale, ctx.exact = scale, exact
         return o
@@ -199,8 +205,7 @@ class _FusedChunkGLA(torch.autograd.Function):
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         dg = torch.empty(g.shape, dtype=torch.float32, device=g.device)  # as FLA: fp32, cast by autograd
         _bwd[(B * H,)](q, k, v, g, states, do.contiguous(), dq, dk, dv, dg, ctx.scale, T, states.shape[1],
-                              H=H, K=K, DV=v.shape[-1], BT=CHUNK,
-                              SAFE=-1.0 if ctx.exact else SAFE_LOG2)
+                       H=H, K=K, DV=v.shape[-1], BT=CHUNK, SAFE=-1.0 if ctx.exact else SAFE_LOG2)
         return dq, dk, dv, dg, None, None
 
 
