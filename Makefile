@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # rules call `python -m recall2reason.<stage>`: put the venv first on PATH
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: install demo test report clean-demo
+.PHONY: install demo test report clean-demo gpu-smoke
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,14 @@ test: install
 
 clean-demo:
 	rm -rf results/demo
+
+# The GPU smoke study (README, "GPU smoke study"): all 13 models on one GPU in minutes, on a GPU
+# node with the study's install (no venv made here). GPU_JOBS: GPU jobs sharing the GPU at once.
+GPU_JOBS ?= 6
+SMOKE := --configfile configs/gpu-smoke.yaml
+gpu-smoke:
+	snakemake --profile workstation all $(SMOKE) --resources gpu_jobs=$(GPU_JOBS) \
+		--set-threads pretrain=2 sample=2 vote=4 --scheduler greedy
+	snakemake --report results/gpu-smoke/report.html $(SMOKE)
+	@echo "GPU smoke study done: results/gpu-smoke/ (tables/, figures/, report.html)"
+

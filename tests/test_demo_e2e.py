@@ -3,6 +3,7 @@ what a user does next: rerun after a config change, and a targeted figure."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,51 @@ def test_one_figure_builds_only_what_it_needs(demo):
     (results / "figures/fig3.pdf").unlink()
     out = snakemake("-n", str(results / "figures/fig3.pdf"), *configs).stdout
     assert planned(out) == {"fig3": 1}
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (here: a test's own results folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_sigterm_to_snakemake_stops_its_jobs_and_a_rerun_resumes(demo, tmp_path):
+    """TERM to the controlling Snakemake (a user's `kill`, a session's end): the running jobs get it
+    too, save their progress and exit, Snakemake exits after them without waiting for the study, and
+    the same command run again finishes it with the outputs of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clean_results, _, _ = demo
+    results = tmp_path / "results"
+    overlay = tmp_path / "results.yaml"
+    overlay.write_text(f"results_dir: {results}\n")
+    configs = ["--configfile", "configs/demo.yaml", "configs/test.yaml", str(overlay)]
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "-c2", "all", *configs], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:  # until a pretrain job has done a step
+        if any('"step": 1,' in p.read_text() for p in results.glob(".state/pretrain/*/metrics.jsonl")):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, out[-3000:]
+    assert "stopping" in out and "running job process(es)" in out, out[-3000:]
+    assert not _processes_mentioning(str(results)), "job processes left running"
+    assert not (results / "tables/table1.csv").exists()
+    assert any(results.glob(".state/pretrain/*/state.pt")), "no pretraining checkpoint written on TERM"
+    snakemake("-c2", "all", *configs)  # the same command again
+    for rel in ("tables/table1.csv", "vote/transformer/gsm8k.curves.csv", "vote/gdn50/math500.curves.csv"):
+        assert (results / rel).read_text() == (clean_results / rel).read_text(), rel

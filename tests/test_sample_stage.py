@@ -108,6 +108,59 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(assets):
     assert st["completions"] == len(clean)
 
 
+def _start(a: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.Popen([sys.executable, "-m", "recall2reason.sample", *a], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> list[str]:
+    lines, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"no {text!r} in the sampler's log:\n{''.join(lines)}")
+
+
+def test_sigterm_flushes_finished_rows_and_exits_143(assets):
+    """What an interrupted Snakemake or a scheduler's time limit sends: the rows finished so far go
+    into a shard (none is due by time here), the process exits 143, and a rerun completes the part
+    exactly as an uninterrupted run does."""
+    d, _ = assets
+    cfg = {**CFG, "n": 32, "max_new_tokens": 32, "batch_size": 4, "flush_every_s": 3600}
+    assert main(args(d, "term-clean", cfg)) == 0
+    clean = list(read_jsonl(d / "term-clean" / "part-0.jsonl"))
+
+    a = args(d, "term", cfg)
+    state = d / ".state" / "term" / "part-0"
+    proc = _start(a)
+    _wait_for_line(proc, "first completion after")
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, log
+    assert "SIGTERM" in log and not (d / "term" / "part-0.jsonl").exists()
+    done = sum(len(json.loads(p.read_text())["rows"]) for p in state.glob("shard-*.json"))
+    assert 0 < done < len(clean), log
+    assert main(args(d, "term", cfg)) == 0
+    assert list(read_jsonl(d / "term" / "part-0.jsonl")) == clean
+
+
+def test_sigterm_before_the_first_completion_exits_at_once(assets):
+    """While loading, compiling or capturing there is nothing to save: TERM ends the job now."""
+    d, _ = assets
+    proc = _start(args(d, "term-early", {**CFG, "n": 64, "max_new_tokens": 64}))
+    _wait_for_line(proc, "completions to go on")
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143 and time.time() - t0 < 10, log
+    assert not (d / "term-early" / "part-0.jsonl").exists()
+
+
 def test_state_of_another_config_is_discarded(assets):
     d, _ = assets
     cfg = {**CFG, "n": 2, "max_new_tokens": 8}

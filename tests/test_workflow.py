@@ -87,3 +87,19 @@ def test_missing_judge_api_key_stops_before_any_job(tmp_path, monkeypatch):
     assert proc.returncode != 0
     assert "judge preflight failed" in proc.stdout + proc.stderr and "GEMINI_API_KEY" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists() or not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
+
+
+def test_gpu_smoke_study_plans_all_13_models_on_the_gpu_profile(shared_dir):
+    """configs/gpu-smoke.yaml (real data from ../shared): the 13 architectures at the paper's depth,
+    every GPU job taking one of the workstation profile's `gpu_jobs`, sharing one compile cache."""
+    out = snakemake("-n", "-p", "all", "--profile", "workstation", "--resources", "gpu_jobs=6",
+                    "--configfile", "configs/gpu-smoke.yaml").stdout
+    counts = job_counts(out)
+    assert counts["pretrain"] == 13 and counts["sample"] == 26 and counts["judge"] == 26
+    cmds = [line for line in out.splitlines() if "recall2reason.pretrain --cfg" in line or "recall2reason.sample --cfg" in line]
+    assert len(cmds) == 13 + 26 and all("command: exec python -m" in c for c in cmds)
+    assert all("--compile-cache results/gpu-smoke/.cache/compile" in c for c in cmds)
+    layers = {re.search(r'"name":"(\w+)"', c).group(1): re.search(r'"layers":\[([^]]*)\]', c).group(1).count("attention")
+              for c in cmds if "recall2reason.pretrain" in c}
+    assert layers["transformer"] == 12 and layers["gdn50"] == 6 and layers["mamba83"] == 2 and layers["gla100"] == 0
+    assert re.search(r'"n_layers":12', cmds[0]) and re.search(r'"d_model":256', cmds[0])

@@ -33,6 +33,7 @@ if _mb_errors:
     raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _mb_errors))
 DATASETS = list(config["eval"])
 SAMPLE_PARTS = list(range(config["sample"]["jobs"]))
+COMPILE_CACHE = f"{R}/.cache/compile"  # inductor + Triton caches shared by every GPU job (common/cli.py)
 
 if not MODELS:
     raise WorkflowError("config error: models: the study has no models (check models.only / transformer / hybrid_classes)")
@@ -76,6 +77,11 @@ if _missing:
 
 
 onstart:
+    # An interrupted Snakemake (TERM, kill -INT) stops its running jobs instead of waiting for them.
+    from recall2reason.common.interrupt import forward_interrupts_to_jobs
+
+    forward_interrupts_to_jobs()
+
     # The judge needs an API key for remote backends; find out now, before any GPU job starts.
     from recall2reason.judge import preflight
 

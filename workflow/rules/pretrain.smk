@@ -15,9 +15,11 @@ rule pretrain:
     params:
         cfg=pretrain_cfg,
         out_dir=lambda wc: f"{R}/pretrain/{wc.model}",
+        compile_cache=COMPILE_CACHE,
         state_dir=lambda wc: f"{R}/.state/pretrain/{wc.model}",
     resources:
-        gpu=1,
+        gpu=1,  # GPUs of the job (SLURM: --gpus)
+        gpu_jobs=1,  # one of the profile's concurrent GPU jobs (workstation/config.yaml)
     threads: 8
     log:
         f"{R}/logs/pretrain/{{model}}.log",
@@ -29,4 +31,5 @@ rule pretrain:
         # exec: SLURM's warning signal (TERM) must reach python, which checkpoints and exits
         "exec python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
         " --tokenizer {input.tokenizer:q} --out-dir {params.out_dir:q} --state-dir {params.state_dir:q}"
+        " --compile-cache {params.compile_cache:q}"
         " > {log:q} 2>&1"

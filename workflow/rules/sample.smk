@@ -15,9 +15,11 @@ rule sample:
     params:
         cfg=cfg_json(config["sample"]),
         model_dir=lambda wc: f"{R}/pretrain/{wc.model}",
+        compile_cache=COMPILE_CACHE,
         state_dir=lambda wc: f"{R}/.state/sample/{wc.model}/{wc.dataset}/part-{wc.part}",
     resources:
-        gpu=1,
+        gpu=1,  # GPUs of the job (SLURM: --gpus)
+        gpu_jobs=1,  # one of the profile's concurrent GPU jobs (workstation/config.yaml)
     threads: 4
     log:
         f"{R}/logs/sample/{{model}}/{{dataset}}/part-{{part}}.log",
@@ -26,6 +28,8 @@ rule sample:
     conda:
         "../../envs/gpu.yaml"
     shell:
-        "python -m recall2reason.sample --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
+        # exec: a TERM to the job (an interrupt, a time limit) must reach python, which flushes and exits
+        "exec python -m recall2reason.sample --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
         " --tokenizer {input.tokenizer:q} --eval {input.eval:q} --part {wildcards.part}"
-        " --out {output.samples:q} --stats {output.stats:q} --state-dir {params.state_dir:q} > {log:q} 2>&1"
+        " --out {output.samples:q} --stats {output.stats:q} --state-dir {params.state_dir:q}"
+        " --compile-cache {params.compile_cache:q} > {log:q} 2>&1"

@@ -22,4 +22,4 @@ rule vote:
     shell:
         "python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q} --n {params.n}"
         " --out-problems {output.problems:q} --out-curves {output.curves:q}"
-        " --out-breakdown {output.breakdown:q} > {log:q} 2>&1"
+        " --out-breakdown {output.breakdown:q} --threads {threads} > {log:q} 2>&1"

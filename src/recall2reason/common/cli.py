@@ -27,3 +27,28 @@ def setup_logging(level: str = "INFO") -> logging.Logger:
         stream=sys.stderr,
     )
     return logging.getLogger("recall2reason")
+
+
+# Where torch.compile (inductor) and Triton keep compiled kernels and autotune winners (FLA caches
+# its autotuning there). Pointing every GPU job of a study at one folder under the results dir means
+# only the first job of each shape compiles and autotunes; the rest, and every retry on a cluster
+# node, read the cache. A variable the user set wins.
+COMPILE_CACHE_VARS = {"TRITON_CACHE_DIR": "triton", "TORCHINDUCTOR_CACHE_DIR": "inductor"}
+
+
+def add_compile_cache_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile-cache", default=None,
+                   help="folder for the inductor / Triton caches shared by the study's GPU jobs "
+                        "(results/.cache/compile); TRITON_CACHE_DIR / TORCHINDUCTOR_CACHE_DIR set in the environment win")
+
+
+def use_compile_cache(folder: str | os.PathLike | None) -> None:
+    """Point the compile caches at ``folder`` unless the environment already names them; call
+    before torch.compile or Triton first runs."""
+    if not folder:
+        return
+    for var, sub in COMPILE_CACHE_VARS.items():
+        if not os.environ.get(var):
+            path = os.path.join(os.path.abspath(folder), sub)
+            os.makedirs(path, exist_ok=True)
+            os.environ[var] = path

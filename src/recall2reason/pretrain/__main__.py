@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from recall2reason.common.cfg import ConfigError, load_cfg_arg
-from recall2reason.common.cli import setup_logging, stage_parser
+from recall2reason.common.cli import add_compile_cache_arg, setup_logging, stage_parser, use_compile_cache
 
 
 def build_parser():
@@ -23,6 +23,7 @@ def build_parser():
     p.add_argument("--nproc", type=int, default=None,
                    help="data-parallel processes (default: number of visible GPUs; >1 re-launches under torchrun)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add_compile_cache_arg(p)
     return p
 
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     log = setup_logging(args.log_level)
+    use_compile_cache(args.compile_cache)  # before a torchrun relaunch: the ranks inherit it
     from recall2reason.pretrain.config import PretrainJob
 
     try:

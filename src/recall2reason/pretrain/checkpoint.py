@@ -8,9 +8,10 @@ functions of the step (see ``data.py``, ``schedule.py``), so the step is all a r
 them. ``<state-dir>/metrics.jsonl`` is the running metrics log; rows past the checkpointed step
 (written before a crash) are dropped on resume, so the final log has each step exactly once.
 
-Signals: SIGUSR1 (SLURM's ``--signal`` warning) requests a checkpoint and training continues;
-SIGTERM (preemption / ``scancel`` / time limit) requests a checkpoint and a clean exit with
-status 143, after which the job can be re-run and resumes.
+Signals (``recall2reason.common.signals``): SIGUSR1 requests a checkpoint and training continues;
+SIGTERM (SLURM's warning, preemption, ``scancel``, an interrupted Snakemake) requests a checkpoint
+and a clean exit with status 143, after which the job can be re-run and resumes. Before the first
+step of a run (compiling, autotuning, capturing) SIGTERM exits at once: nothing is unsaved.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -99,23 +99,3 @@ class MetricsLog:
         """Copy the log atomically to the declared output ``dest``."""
         self._f.flush()
         return write_jsonl(dest, read_jsonl(self.path))
-
-
-class SignalFlags:
-    """Records SIGUSR1 (checkpoint) and SIGTERM (checkpoint + exit) for the loop to act on."""
-
-    def __init__(self):
-        self.checkpoint = False
-        self.exit = False
-        self._old = {}
-        for sig in (signal.SIGUSR1, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.checkpoint = True
-        if signum == signal.SIGTERM:
-            self.exit = True
-
-    def restore(self) -> None:
-        for sig, h in self._old.items():
-            signal.signal(sig, h)

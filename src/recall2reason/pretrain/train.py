@@ -29,7 +29,8 @@ from torch import nn
 from recall2reason.common.cfg import to_dict
 from recall2reason.common.io import sha256_file
 from recall2reason.models import ModelConfig, build_model, save_model
-from recall2reason.pretrain.checkpoint import MetricsLog, SignalFlags, load_state, save_state
+from recall2reason.common.signals import EXIT_CODE, StopSignals
+from recall2reason.pretrain.checkpoint import MetricsLog, load_state, save_state
 from recall2reason.pretrain.config import PretrainJob, TrainConfig
 from recall2reason.pretrain.data import DataOrder, StepBatches
 from recall2reason.pretrain.distributed import Dist
@@ -184,6 +185,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
           dist: Dist | None = None) -> dict:
     from recall2reason.data.shards import TokenShards
 
+    t_enter = time.perf_counter()
     dist = dist or Dist()
     cfg, device = job.train, dist.device
     out_dir, state_dir = Path(out_dir), Path(state_dir)
@@ -255,7 +257,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     trackers = Trackers(cfg, job.name, state_dir, {"model": model_cfg.to_dict(), "train": to_dict(cfg)}) if dist.is_main else None
 
     # ---- the loop -----------------------------------------------------------------------------
-    signals = SignalFlags()
+    signals = StopSignals(checkpoint_signal=True)  # TERM exits at once until the first step is done
     bar = None
     if dist.is_main:
         from tqdm import tqdm
@@ -277,6 +279,12 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, total_steps, cfg.final_lr_ratio)
             loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device, graphed,
                                          grad_sync)
+            if signals.nothing_to_save:  # the first step of this run: compile, autotune and capture are behind us
+                signals.nothing_to_save = False
+                if dist.is_main:
+                    loss.item()  # wait for it
+                    log.info("first step done %.1f s after start (model build, compile, kernel autotune, CUDA-graph capture)",
+                             time.perf_counter() - t_enter)
 
             is_log = step % cfg.log_every == 0 or step == total_steps or step == 1
             if is_log:
@@ -300,19 +308,20 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
 
             # checkpoint: every N steps, every M minutes, on SIGUSR1 / SIGTERM (ranks agree on log steps)
             due_steps = cfg.checkpoint_every_steps is not None and step % cfg.checkpoint_every_steps == 0
-            flags = [time.perf_counter() - last_ckpt_t >= cfg.checkpoint_every_minutes * 60, signals.checkpoint, signals.exit]
+            flags = [time.perf_counter() - last_ckpt_t >= cfg.checkpoint_every_minutes * 60, signals.checkpoint_requested,
+                     signals.exit_requested]
             if dist.enabled:
                 flags = dist.any(flags) if is_log else [False, False, False]
             if (due_steps or any(flags)) and step < total_steps:
                 checkpoint(step)
                 last_ckpt_t = time.perf_counter()
-                signals.checkpoint = False
+                signals.checkpoint_requested = False
                 if dist.is_main:
                     log.info("checkpoint at step %d -> %s", step, state_path)
                 if flags[2]:
                     if dist.is_main:
                         log.warning("SIGTERM: checkpointed at step %d; exiting (re-run to resume)", step)
-                    raise SystemExit(143)
+                    raise SystemExit(EXIT_CODE)
     finally:
         signals.restore()
         if bar is not None:

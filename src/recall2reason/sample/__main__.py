@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recall2reason.common import ConfigError, load_cfg_arg
-from recall2reason.common.cli import setup_logging, stage_parser
+from recall2reason.common.cli import add_compile_cache_arg, setup_logging, stage_parser, use_compile_cache
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-dir", required=True, help="resumable shards, e.g. results/.state/sample/<model>/<dataset>/part-K")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    add_compile_cache_arg(p)
     args = p.parse_args(argv)
     setup_logging(args.log_level)
+    use_compile_cache(args.compile_cache)
 
     from recall2reason.sample.config import SampleConfig
     from recall2reason.sample.run import run_sample

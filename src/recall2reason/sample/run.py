@@ -7,6 +7,10 @@ run killed at any moment (kill -9 included) restarts with every finished shard a
 only the rows of the shard in progress - with the same seeds, hence the same text. When every row
 exists, the part file is written atomically (rows ordered by problem, then sample index), the
 stats next to it, and the state dir is removed.
+
+SIGTERM (an interrupted Snakemake, a scheduler's time limit) flushes the finished rows that are
+not yet in a shard and exits 143; before the first completion (loading, compiling, capturing) it
+exits at once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 
 from recall2reason.common import read_json, read_jsonl, sha256_file, to_dict, write_json, write_jsonl
+from recall2reason.common.signals import EXIT_CODE, StopSignals
 from recall2reason.sample.config import SampleConfig
 from recall2reason.sample.engine import Engine, Request
 from recall2reason.sample.rng import sample_seed
@@ -105,10 +110,7 @@ def run_sample(
     device: str | None = None,
     progress: bool = True,
 ) -> dict:
-    from tqdm import tqdm
-
     from recall2reason.data.tokenizer import load_tokenizer
-    from recall2reason.models import load_model
 
     t_start = time.perf_counter()
     indices = cfg.part_indices(part)
@@ -151,45 +153,14 @@ def run_sample(
     log.info("%s part %d/%d (samples %d..%d): %d of %d completions to go on %s",
              model_name, part, cfg.jobs, indices.start, indices.stop - 1, len(requests), total, dev)
 
-    run_wall = run_gen = 0.0
-    run_tokens = 0
-    if requests:
-        model, _ = load_model(model_dir, device=dev)
-        model = model.to(resolve_dtype(cfg, dev)).eval()
-        max_prompt = max(len(r.prompt) for r in requests)
-        engine = Engine(
-            model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
-            max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id, temperature=cfg.temperature,
-            top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
-            attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
-        )
-        bar = tqdm(total=total, initial=n_done_before, unit="compl", desc=f"sample {model_name}",
-                   disable=not progress, dynamic_ncols=True, smoothing=0.05)
-        pending: list[dict] = []
-        pending_tokens = 0
-        t_gen = t_flush = time.perf_counter()
-        flush_wall_start = t_start  # the first shard also carries this run's setup time
-        for c in engine.generate(requests):
-            pid, i = c.key
-            pending.append({
-                "problem_id": pid, "sample_idx": i, "text": tok.decode(c.tokens), "n_tokens": len(c.tokens),
-                "finish_reason": c.finish_reason, "seed": sample_seed(cfg.seed, model_name, pid, i),
-            })
-            pending_tokens += c.n_generated
-            run_tokens += c.n_generated
-            bar.update(1)
-            now = time.perf_counter()
-            bar.set_postfix_str(f"{run_tokens / max(now - t_gen, 1e-9):,.0f} tok/s", refresh=False)
-            if now - t_flush >= cfg.flush_every_s:
-                store.flush(pending, now - flush_wall_start, now - t_flush, pending_tokens)
-                pending, pending_tokens, t_flush, flush_wall_start = [], 0, now, now
-        now = time.perf_counter()
-        run_gen = now - t_gen
-        if pending:
-            store.flush(pending, now - flush_wall_start, now - t_flush, pending_tokens)
-            flush_wall_start = now
-        bar.close()
-        run_wall = now - t_start
+    run_wall = 0.0
+    signals = StopSignals()
+    try:
+        if requests:
+            run_wall = _generate(cfg, requests, store, tok, model_dir, dev, model_name, total, n_done_before,
+                                          progress, signals, t_start)
+    finally:
+        signals.restore()
 
     missing = [(pid, i) for pid in ids for i in indices if (pid, i) not in store.rows]
     if missing:
@@ -210,3 +181,64 @@ def run_sample(
     shutil.rmtree(state_dir, ignore_errors=True)
     log.info("wrote %s (%d rows): %s", out, len(rows), json.dumps(st))
     return st
+
+
+def _generate(cfg: SampleConfig, requests: list[Request], store: ShardStore, tok, model_dir: Path, dev: torch.device,
+              model_name: str, total: int, n_done_before: int, progress: bool, signals: StopSignals,
+              t_start: float) -> float:
+    """Generate ``requests`` into ``store`` (a shard every ``flush_every_s``); returns the wall s since ``t_start``.
+    On SIGTERM the rows finished so far are flushed and the process exits 143."""
+    from tqdm import tqdm
+
+    from recall2reason.models import load_model
+
+    model, _ = load_model(model_dir, device=dev)
+    model = model.to(resolve_dtype(cfg, dev)).eval()
+    max_prompt = max(len(r.prompt) for r in requests)
+    engine = Engine(
+        model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
+        max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id, temperature=cfg.temperature,
+        top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
+        attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
+    )
+    log.info("model loaded and engine built in %.1f s", time.perf_counter() - t_start)
+    bar = tqdm(total=total, initial=n_done_before, unit="compl", desc=f"sample {model_name}",
+               disable=not progress, dynamic_ncols=True, smoothing=0.05)
+    pending: list[dict] = []
+    pending_tokens = run_tokens = 0
+    t_gen = t_flush = time.perf_counter()
+    flush_wall_start = t_start  # the first shard also carries this run's setup time
+
+    def flush(now: float) -> None:
+        nonlocal pending, pending_tokens, t_flush, flush_wall_start
+        store.flush(pending, now - flush_wall_start, now - t_flush, pending_tokens)
+        pending, pending_tokens, t_flush, flush_wall_start = [], 0, now, now
+
+    for c in engine.generate(requests):
+        pid, i = c.key
+        pending.append({
+            "problem_id": pid, "sample_idx": i, "text": tok.decode(c.tokens), "n_tokens": len(c.tokens),
+            "finish_reason": c.finish_reason, "seed": sample_seed(cfg.seed, model_name, pid, i),
+        })
+        if signals.nothing_to_save:  # the first completion: compile, capture and the first prefills are behind us
+            signals.nothing_to_save = False
+            log.info("first completion after %.1f s (compile, CUDA-graph capture, prefill)", time.perf_counter() - t_start)
+        pending_tokens += c.n_generated
+        run_tokens += c.n_generated
+        bar.update(1)
+        now = time.perf_counter()
+        bar.set_postfix_str(f"{run_tokens / max(now - t_gen, 1e-9):,.0f} tok/s", refresh=False)
+        if signals.exit_requested:
+            if pending:
+                flush(now)
+            bar.close()
+            log.warning("SIGTERM: %d of %d completions kept in %s; exiting (re-run to resume)",
+                        len(store.rows), total, store.dir)
+            raise SystemExit(EXIT_CODE)
+        if now - t_flush >= cfg.flush_every_s:
+            flush(now)
+    now = time.perf_counter()
+    if pending:
+        flush(now)
+    bar.close()
+    return now - t_start

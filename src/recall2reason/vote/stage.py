@@ -136,9 +136,12 @@ def score_all(tasks: list[dict], workers: int) -> Iterator[dict]:
         yield from pool.imap(score_problem, tasks, chunksize=1)
 
 
-def resolve_workers(workers: int) -> int:
+def resolve_workers(workers: int, threads: int | None = None) -> int:
+    """vote.workers, or for 0 the job's threads (``--threads``), else every core this process may use."""
     if workers:
         return workers
+    if threads:
+        return threads
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -201,12 +204,13 @@ def run(
     out_problems: str | os.PathLike,
     out_curves: str | os.PathLike,
     out_breakdown: str | os.PathLike,
+    threads: int | None = None,
 ) -> dict:
     if n < 1:
         raise VoteInputError(f"--n must be >= 1, got {n}")
     problems = load_eval(eval_path)
     texts = load_samples(sample_paths, [p["id"] for p in problems], n)
-    workers = resolve_workers(cfg.workers)
+    workers = resolve_workers(cfg.workers, threads)
     log.info("scoring %d problems x %d samples with %d worker(s)", len(problems), n, workers)
     tasks = [
         {
@@ -263,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out-problems", required=True, help="per-problem votes (<dataset>.problems.jsonl)")
     p.add_argument("--out-curves", required=True, help="accuracy vs k (<dataset>.curves.csv)")
     p.add_argument("--out-breakdown", required=True, help="accuracy per subject / level (<dataset>.breakdown.csv)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="cores of this job (the rule's threads): the worker count when vote.workers is 0 (default: all cores)")
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
@@ -270,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in [args.eval, *args.samples]:
             if not Path(path).is_file():
                 raise VoteInputError(f"input file not found: {path}")
-        run(cfg, args.eval, args.samples, args.n, args.out_problems, args.out_curves, args.out_breakdown)
+        run(cfg, args.eval, args.samples, args.n, args.out_problems, args.out_curves, args.out_breakdown, args.threads)
     except (ConfigError, VoteInputError) as e:
         log.error("%s", e)
         return 2

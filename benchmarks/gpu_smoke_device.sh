@@ -1,0 +1,66 @@
+# Source on a lent GPU machine (device tool) from the project root, carrying .gpu and .smoke
+# (bash ../shared/gpu/stage.sh; bash benchmarks/gpu_smoke_stage.sh):
+#   source benchmarks/gpu_smoke_device.sh && smoke_setup && smoke_run 540
+# smoke_setup: the GPU toolkit (benchmarks/gpu_toolkit.sh: Triton 3.7.1, FLA, math-verify; mamba-ssm
+# built in the background), Snakemake from .smoke/, ../shared from .smoke/, and `python` /
+# `snakemake` commands that run the image's Python (the one with torch). smoke_run <s>: `make
+# gpu-smoke` under a deadline that ends every job, copying logs and benchmark files to $OUT as it
+# goes (a command killed at the machine's limit returns nothing else).
+source benchmarks/gpu_toolkit.sh
+unset TRITON_CACHE_DIR  # the study's own cache (results/<dir>/.cache/compile), as a user's run has
+
+smoke_setup() {
+  local py; py="$(command -v python3)"
+  if [ ! -f /tmp/snake-site/.ready ]; then
+    mkdir -p /tmp/snake-site && tar xJf .smoke/snake-site.tar.xz -C /tmp/snake-site && touch /tmp/snake-site/.ready
+  fi
+  [ -f ../shared/data/gsm8k/train.jsonl ] || { mkdir -p ../shared && tar xJf .smoke/shared.tar.xz -C ../shared; }
+  mkdir -p /tmp/bin
+  printf '#!/bin/sh\nexec %s "$@"\n' "$py" > /tmp/bin/python
+  printf '#!/bin/sh\nexec %s -m snakemake "$@"\n' "$py" > /tmp/bin/snakemake
+  chmod +x /tmp/bin/python /tmp/bin/snakemake
+  export PATH="/tmp/bin:$PATH" PYTHONPATH="$PYTHONPATH:/tmp/snake-site" PYTHONUNBUFFERED=1
+  snakemake --version
+}
+
+# copies the small progress files of results/<dir> to $OUT every 15 s, in the background
+smoke_progress() {
+  local dir="${1:-results/gpu-smoke}"
+  ( while sleep 15; do
+      tar czf "$OUT/progress.tgz.tmp" "$dir/logs" "$dir/benchmarks" .snakemake/log 2>/dev/null
+      mv -f "$OUT/progress.tgz.tmp" "$OUT/progress.tgz"
+    done ) &
+  echo $! > /tmp/smoke-progress.pid
+}
+
+# smoke_run <deadline s> [make variables...]: make gpu-smoke, TERM at the deadline (to make,
+# Snakemake and every job: timeout signals its whole process group), KILL 15 s later
+smoke_run() {
+  local deadline="$1"; shift
+  local t0=$SECONDS rc=0
+  smoke_progress
+  if command -v make > /dev/null; then
+    timeout -k 15 "$deadline" make gpu-smoke "$@" > "$OUT/smoke.log" 2>&1 || rc=$?
+  else  # the Makefile's gpu-smoke recipe, for an image without make
+    timeout -k 15 "$deadline" bash -c "snakemake --profile workstation all --configfile configs/gpu-smoke.yaml \
+      --resources gpu_jobs=${GPU_JOBS:-6} --set-threads pretrain=2 sample=2 vote=4 --scheduler greedy &&
+      snakemake --report results/gpu-smoke/report.html --configfile configs/gpu-smoke.yaml" > "$OUT/smoke.log" 2>&1 || rc=$?
+  fi
+  kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
+  echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s"
+  tar czf "$OUT/progress.tgz" results/gpu-smoke/logs results/gpu-smoke/benchmarks .snakemake/log 2>/dev/null
+  return $rc
+}
+
+# the run's small outputs for docs/gpu-smoke/ (benchmarks/gpu_smoke_summary.py): tables, figures,
+# curves, metrics, stats, judgements, benchmarks, logs, and the first 128 rows of each samples file
+smoke_collect() {
+  local d=results/gpu-smoke o=/tmp/smoke-out f
+  rm -rf "$o" && mkdir -p "$o"
+  tar cf - --exclude='*.safetensors' --exclude='.state' --exclude='.cache' --exclude='*.bin' \
+    --exclude="$d/samples" "$d" .snakemake/log | tar xf - -C "$o"
+  for f in "$d"/samples/*/*/part-*; do
+    mkdir -p "$o/$(dirname "$f")" && head -n 128 "$f" > "$o/$f"
+  done
+  tar czf "$OUT/outputs.tgz" -C "$o" . && ls -la "$OUT"
+}
