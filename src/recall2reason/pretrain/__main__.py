@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from recall2reason.common.cfg import ConfigError, load_cfg_arg
+from recall2reason.common.io import InputFileError
 from recall2reason.common.cli import setup_logging, stage_parser
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     dist = distributed.init_distributed(args.device)
     try:
         train(job, args.data, args.tokenizer, args.out_dir, args.state_dir, dist)
-    except (ConfigError, PretrainError, TokenizerMismatchError, ResumeMismatchError, FileNotFoundError) as e:
+    except (ConfigError, InputFileError, PretrainError, TokenizerMismatchError, ResumeMismatchError, FileNotFoundError) as e:
         log.error("%s", e)
         return 2
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recall2reason.common import ConfigError, load_cfg_arg
+from recall2reason.common import ConfigError, InputFileError, load_cfg_arg
 from recall2reason.common.cli import setup_logging, stage_parser
 
 
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     args = p.parse_args(argv)
-    setup_logging(args.log_level)
+    log = setup_logging(args.log_level)
 
     from recall2reason.sample.config import SampleConfig
     from recall2reason.sample.run import run_sample
@@ -28,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg.part_indices(args.part)  # --part within 0..jobs-1
     except ConfigError as e:
         p.error(str(e))
-    run_sample(
-        cfg, model_dir=args.model_dir, tokenizer=args.tokenizer, eval_path=args.eval, part=args.part,
-        out=args.out, stats=args.stats, state_dir=args.state_dir, device=args.device, progress=not args.no_progress,
-    )
+    try:
+        run_sample(
+            cfg, model_dir=args.model_dir, tokenizer=args.tokenizer, eval_path=args.eval, part=args.part,
+            out=args.out, stats=args.stats, state_dir=args.state_dir, device=args.device, progress=not args.no_progress,
+        )
+    except (InputFileError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 2
     return 0
 
 
