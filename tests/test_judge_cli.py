@@ -25,10 +25,12 @@ def test_preflight(monkeypatch):
     msg = preflight({"backend": "gemini"})
     assert "GEMINI_API_KEY" in msg and "GOOGLE_API_KEY" in msg and "rules" in msg
     monkeypatch.setenv("GOOGLE_API_KEY", "secret-value-123")
-    assert preflight({"backend": "gemini"}) is None
+    assert preflight({"backend": "gemini"}, probe=False) is None
     assert preflight({"backend": "rules"}) is None
     assert "judge.base_url" in preflight({"backend": "openai"})
-    assert preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}) is None
+    assert preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}, probe=False) is None
+    refused = preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"})  # nothing listens on port 9
+    assert refused.startswith("judge.base_url http://127.0.0.1:9/v1: cannot connect")
     assert "judge.colour" in preflight({"colour": "red"})
     assert "secret-value-123" not in (preflight({"backend": "nope"}) or "")
 

@@ -87,3 +87,21 @@ def test_missing_judge_api_key_stops_before_any_job(tmp_path, monkeypatch):
     assert proc.returncode != 0
     assert "judge preflight failed" in proc.stdout + proc.stderr and "GEMINI_API_KEY" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists() or not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "judge, named",
+    [
+        ("{backend: gemini, model: gemini-2.5-flash-lite}", "neither GEMINI_API_KEY nor GOOGLE_API_KEY is set"),
+        ("{backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}", "judge.base_url http://127.0.0.1:9/v1: cannot connect"),
+    ],
+)
+def test_dry_run_warns_what_the_judge_preflight_would_stop_on(tmp_path, monkeypatch, judge, named):
+    for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    over = tmp_path / "c.yaml"
+    over.write_text(f"results_dir: {tmp_path / 'results'}\njudge: {judge}\n")
+    proc = snakemake("-n", "all", "--configfile", "configs/demo.yaml", "configs/test.yaml", str(over))
+    out = proc.stdout + proc.stderr
+    assert out.count("judge preflight: ") == 1 and named in out  # once, not once per judge job
+    assert "This was a dry-run" in out

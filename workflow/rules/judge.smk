@@ -8,6 +8,7 @@ rule judge:
         eval=rules.eval_set.output[0],
         samples=sample_parts,
         vote=rules.vote.output.problems,
+        preflight=judge_preflight_warning,  # no file: warns in a dry run (see common.smk)
     output:
         judgements=f"{R}/judge/{{model}}/{{dataset}}.jsonl",
         ledger=f"{R}/judge/{{model}}/{{dataset}}.ledger.json",
