@@ -105,3 +105,16 @@ def test_dry_run_warns_what_the_judge_preflight_would_stop_on(tmp_path, monkeypa
     out = proc.stdout + proc.stderr
     assert out.count("judge preflight: ") == 1 and named in out  # once, not once per judge job
     assert "This was a dry-run" in out
+
+
+LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "vote", "judge")
+
+
+@pytest.mark.parametrize("rule", LONG_RULES)
+def test_long_rules_exec_their_stage(rule):
+    """`exec python ...`: the job's shell becomes the stage, so a TERM or KILL to the job reaches it
+    and no orphan keeps writing next to a rerun."""
+    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", text, re.S | re.M).group(1)
+    command = re.search(r"^    shell:\n(?:\s*#.*\n)*\s*\"(.*?)\"", body, re.M).group(1)
+    assert command.startswith("exec python -m recall2reason."), command
