@@ -177,6 +177,7 @@ def test_resume_is_byte_identical(tmp_path, small_tok, monkeypatch):
     damaged.write_bytes(bytes(damaged.stat().st_size))
     before = {p.name: p.stat().st_mtime_ns for p in out.parent.glob("shard_*.bin") if p != damaged}
     assert pack.tokenize_mixture(cfg, small_tok, out, state, workers=1)["shards"] == ref["shards"]
+    assert out.read_bytes() == (tmp_path / "ref" / "manifest.json").read_bytes()  # so pretraining resumes
     assert damaged.read_bytes() == (tmp_path / "ref" / damaged.name).read_bytes()
     assert {p: (out.parent / p).stat().st_mtime_ns for p in before} == before
     # Changing the config invalidates the old shards instead of mixing them in.
