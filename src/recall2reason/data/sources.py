@@ -107,10 +107,13 @@ RECORD_EXPECT = "one training record per line: a JSON object in the source's Hub
 
 
 def parse_record(rec: Any) -> dict:
-    """A record as a dict; raw records are (``file:line``, the line) pairs from a local jsonl."""
+    """A record as a dict; raw records are (``file:line``, the line) pairs from a local jsonl,
+    or a bare JSON line."""
     if isinstance(rec, tuple):
         where, line = rec
         return parse_json_line(line, where, RECORD_EXPECT, torn=not line.endswith(b"\n"))
+    if isinstance(rec, (str, bytes)):
+        return parse_json_line(rec, "a training record", RECORD_EXPECT)
     return rec
 
 
