@@ -91,3 +91,17 @@ def test_estimate(tmp_path):
                          env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["calls"] == 1040
+
+
+def test_a_damaged_answer_cache_is_named(tmp_path):
+    from recall2reason.common import InputFileError
+    from recall2reason.judge.cache import CachedAnswer, JudgeCache
+
+    cache = JudgeCache(tmp_path)
+    for i in range(500):
+        cache.put(f"k{i}", CachedAnswer("x" * 300, {"is_correct": True}, None, 1, 10, 10, False))
+    cache.close()
+    db = tmp_path / "judge.sqlite"
+    db.write_bytes(db.read_bytes()[: db.stat().st_size * 3 // 5])  # a copy that stopped early
+    with pytest.raises(InputFileError, match=rf"{db}: the judge's answer cache is damaged \(database disk image is malformed\)"):
+        JudgeCache(tmp_path)
