@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from recall2reason.common.io import InputFileError, atomic_write, read_json, sha256_file, write_json
-
-CONFIG_EXPECT = "the pretrain stage's config.json (a JSON object with keys model, n_params, weights_sha256, ...)"
 from recall2reason.models.config import ModelConfig
 from recall2reason.models.model import HybridLM
+
+CONFIG_EXPECT = "the pretrain stage's config.json (a JSON object with keys model, n_params, weights_sha256, ...)"
 
 
 def save_model(model: HybridLM, out_dir: str | os.PathLike, extra: dict | None = None) -> None:
