@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from recall2reason.common import ConfigError, atomic_write, from_dict, read_jsonl, write_jsonl
+from recall2reason.common import ConfigError, InputFileError, atomic_write, from_dict, jsonl_lines, read_json, read_jsonl, write_jsonl
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -18,12 +18,50 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == [target]  # no temporary left behind
 
 
-def test_read_jsonl_skips_a_torn_last_line(tmp_path):
+def test_read_jsonl_skips_a_torn_last_line_of_a_resumable_log_only(tmp_path, caplog):
     p = tmp_path / "rows.jsonl"
     write_jsonl(p, [{"a": 1}, {"a": 2}])
     with open(p, "a") as f:
         f.write('{"a": 3')  # crash in the middle of an append
+    assert [r["a"] for r in read_jsonl(p, resumable=True)] == [1, 2]
+    assert f"{p}:3: skipping the torn last line" in caplog.text
+    with pytest.raises(InputFileError, match=rf"{p}:3: not valid JSON .*the file ends in the middle of this line"):
+        list(read_jsonl(p, "a row of the test"))  # any other file: truncated
+    p.write_text('{"a": 1}\n{"a": 2}')  # a hand-made file's last line without newline is fine
     assert [r["a"] for r in read_jsonl(p)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b'{"a": 1}\n{"a": 2,, }\n', "not valid JSON (Expecting property name enclosed in double quotes, column 9)"),
+        (b'{"a": 1}\n{"a": "\x00\x00"}\n', "not valid JSON (Invalid control character at, column 8)"),
+        (b'{"a": 1}\n{"a": "\xff"}\n', "not UTF-8 text (byte 7)"),
+        (b'{"a": 1}\n[1, 2]\n', "a JSON list, not an object"),
+    ],
+)
+def test_read_jsonl_names_file_line_and_expectation(tmp_path, content, problem):
+    p = tmp_path / "rows.jsonl"
+    p.write_bytes(content)
+    with pytest.raises(InputFileError) as e:
+        list(read_jsonl(p, "one test row per line"))
+    assert str(e.value) == f"{p}:2: {problem}; expected one test row per line"
+
+
+def test_jsonl_lines_number_the_lines_of_the_file(tmp_path):
+    p = tmp_path / "rows.jsonl"
+    p.write_text('{"a": 1}\n\n  \n{"a": 2}\n')
+    assert list(jsonl_lines(p)) == [(1, {"a": 1}), (4, {"a": 2})]
+
+
+def test_read_json_names_the_file(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("")
+    with pytest.raises(InputFileError, match=f"{p}: the file is empty; expected a manifest"):
+        read_json(p, "a manifest")
+    p.write_text('{"a":\n 1,,}')
+    with pytest.raises(InputFileError, match=rf"{p}:2: not valid JSON \(Expecting property name"):
+        read_json(p, "a manifest")
 
 
 @dataclass

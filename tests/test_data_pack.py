@@ -10,7 +10,7 @@ import pytest
 from recall2reason.common import ConfigError, from_dict, read_json
 from recall2reason.data import pack
 from recall2reason.data.__main__ import main
-from recall2reason.data.shards import TokenizerMismatchError, TokenShards
+from recall2reason.data.shards import ShardError, TokenizerMismatchError, TokenShards
 from recall2reason.data.sources import DataConfig, document_text
 from recall2reason.data.template import format_document, format_prompt
 from recall2reason.data.tokenizer import load_tokenizer, train_tokenizer
@@ -140,11 +140,16 @@ def test_tokenizer_mismatch_is_refused(tmp_path, small_tok):
     )
     with pytest.raises(TokenizerMismatchError, match="different|re-run the data stage"):
         ts.check_tokenizer(other)
-    # A truncated shard is noticed at open time.
+    # A truncated shard is noticed at open time, one with changed bytes of the same size by verify().
     shard = tmp_path / ts.manifest["shards"][0]["file"]
-    shard.write_bytes(shard.read_bytes()[:-2])
-    with pytest.raises(ValueError, match="manifest says"):
+    good = shard.read_bytes()
+    shard.write_bytes(good[:-2])
+    with pytest.raises(ShardError, match=rf"{shard}: {len(good) - 2} bytes, not the {len(good)} .* \(truncated\?\)"):
         TokenShards(man)
+    shard.write_bytes(good[:100] + bytes(64) + good[164:])
+    TokenShards(man).sequence(0)  # readable, and wrong
+    with pytest.raises(ShardError, match=rf"{shard}: sha256 .* differs from .* recorded in {man}.*--forcerun tokenize"):
+        TokenShards(man).verify()
 
 
 def test_resume_is_byte_identical(tmp_path, small_tok, monkeypatch):
@@ -167,6 +172,14 @@ def test_resume_is_byte_identical(tmp_path, small_tok, monkeypatch):
     for s in ref["shards"]:
         assert (out.parent / s["file"]).read_bytes() == (tmp_path / "ref" / s["file"]).read_bytes()
     assert {p: (out.parent / p).stat().st_mtime_ns for p in first} == first  # finished shards were kept, not rewritten
+    # A rerun after a shard's bytes changed (same size) rewrites that shard only, as it was.
+    damaged = out.parent / ref["shards"][1]["file"]
+    damaged.write_bytes(bytes(damaged.stat().st_size))
+    before = {p.name: p.stat().st_mtime_ns for p in out.parent.glob("shard_*.bin") if p != damaged}
+    assert pack.tokenize_mixture(cfg, small_tok, out, state, workers=1)["shards"] == ref["shards"]
+    assert out.read_bytes() == (tmp_path / "ref" / "manifest.json").read_bytes()  # so pretraining resumes
+    assert damaged.read_bytes() == (tmp_path / "ref" / damaged.name).read_bytes()
+    assert {p: (out.parent / p).stat().st_mtime_ns for p in before} == before
     # Changing the config invalidates the old shards instead of mixing them in.
     cfg2 = _cfg(g={"format": "synthetic_gsm8k", "n_docs": 40})
     got2 = pack.tokenize_mixture(cfg2, small_tok, out, state, workers=1)

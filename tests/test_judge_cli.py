@@ -25,10 +25,12 @@ def test_preflight(monkeypatch):
     msg = preflight({"backend": "gemini"})
     assert "GEMINI_API_KEY" in msg and "GOOGLE_API_KEY" in msg and "rules" in msg
     monkeypatch.setenv("GOOGLE_API_KEY", "secret-value-123")
-    assert preflight({"backend": "gemini"}) is None
+    assert preflight({"backend": "gemini"}, probe=False) is None
     assert preflight({"backend": "rules"}) is None
     assert "judge.base_url" in preflight({"backend": "openai"})
-    assert preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}) is None
+    assert preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}, probe=False) is None
+    refused = preflight({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"})  # nothing listens on port 9
+    assert refused.startswith("judge.base_url http://127.0.0.1:9/v1: cannot connect")
     assert "judge.colour" in preflight({"colour": "red"})
     assert "secret-value-123" not in (preflight({"backend": "nope"}) or "")
 
@@ -89,3 +91,17 @@ def test_estimate(tmp_path):
                          env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["calls"] == 1040
+
+
+def test_a_damaged_answer_cache_is_named(tmp_path):
+    from recall2reason.common import InputFileError
+    from recall2reason.judge.cache import CachedAnswer, JudgeCache
+
+    cache = JudgeCache(tmp_path)
+    for i in range(500):
+        cache.put(f"k{i}", CachedAnswer("x" * 300, {"is_correct": True}, None, 1, 10, 10, False))
+    cache.close()
+    db = tmp_path / "judge.sqlite"
+    db.write_bytes(db.read_bytes()[: db.stat().st_size * 3 // 5])  # a copy that stopped early
+    with pytest.raises(InputFileError, match=rf"{db}: the judge's answer cache is damaged \(database disk image is malformed\)"):
+        JudgeCache(tmp_path)

@@ -19,6 +19,7 @@ from fakes.judge_inputs import judge_cli, write_inputs  # noqa: E402
 from fakes.llm_server import FakeGemini, FakeOpenAI  # noqa: E402
 
 from recall2reason.common import from_dict, read_json, read_jsonl  # noqa: E402
+from recall2reason.judge import preflight  # noqa: E402
 from recall2reason.judge.cache import JudgeCache  # noqa: E402
 from recall2reason.judge.config import JudgeConfig  # noqa: E402
 from recall2reason.judge.run import item_key, load_items, run  # noqa: E402
@@ -184,3 +185,23 @@ def test_kill_during_run_then_resume_repeats_no_answered_call(tmp_path, backend)
         assert sorted(asked_after) == sorted({it.completion for it in items} - done_before)
         assert ledger["cache_hits"] == len(done_before) and len(rows) == 20
         assert all(r["error_category"] == "No Error" for r in rows)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_preflight_asks_the_server_for_the_key_and_model(backend, monkeypatch):
+    """The preflight's one request: the key is accepted and judge.model served, or a message names
+    the variable / config key; a server without a model list passes."""
+    key_var = "GEMINI_API_KEY" if backend == "gemini" else "OPENAI_API_KEY"
+    with BACKENDS[backend](models={"judge-model-x"}, key=FAKE_KEY) as fake:
+        cfg = make_cfg(backend, fake.url, 1)
+        assert preflight(cfg) is None
+        msg = preflight({**cfg, "model": "judge-model-y"})
+        assert "judge.model 'judge-model-y'" in msg and fake.url in msg
+        monkeypatch.setenv(key_var, "another-key-42")
+        msg = preflight(cfg)
+        assert f"rejected the API key in {key_var}" in msg or f"rejected the key in {key_var}" in msg
+        assert "another-key-42" not in msg
+    assert "cannot" in preflight(cfg) and "judge.base_url" in preflight(cfg)  # the server is gone
+    if backend == "openai":
+        with FakeOpenAI() as bare:  # no GET /v1/models: nothing to check the model against
+            assert preflight(make_cfg(backend, bare.url, 1, model="anything")) is None

@@ -101,6 +101,8 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(assets):
     assert len(shards) >= 2
     done = sum(len(json.loads(p.read_text())["rows"]) for p in shards)
     assert 0 < done < len(clean)
+    damaged = sorted(shards)[0]  # a state shard the disk damaged: dropped, its rows sampled again
+    damaged.write_bytes(bytes(damaged.stat().st_size))
     assert main(args(d, "killed", cfg)) == 0
     resumed = list(read_jsonl(d / "killed" / "part-0.jsonl"))
     assert resumed == clean  # same rows, same order, no loss, no duplicate

@@ -103,3 +103,34 @@ def test_gpu_smoke_study_plans_all_13_models_on_the_gpu_profile(shared_dir):
               for c in cmds if "recall2reason.pretrain" in c}
     assert layers["transformer"] == 12 and layers["gdn50"] == 6 and layers["mamba83"] == 2 and layers["gla100"] == 0
     assert re.search(r'"n_layers":12', cmds[0]) and re.search(r'"d_model":256', cmds[0])
+
+
+@pytest.mark.parametrize(
+    "judge, named",
+    [
+        ("{backend: gemini, model: gemini-2.5-flash-lite}", "neither GEMINI_API_KEY nor GOOGLE_API_KEY is set"),
+        ("{backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}", "judge.base_url http://127.0.0.1:9/v1: cannot connect"),
+    ],
+)
+def test_dry_run_warns_what_the_judge_preflight_would_stop_on(tmp_path, monkeypatch, judge, named):
+    for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    over = tmp_path / "c.yaml"
+    over.write_text(f"results_dir: {tmp_path / 'results'}\njudge: {judge}\n")
+    proc = snakemake("-n", "all", "--configfile", "configs/demo.yaml", "configs/test.yaml", str(over))
+    out = proc.stdout + proc.stderr
+    assert out.count("judge preflight: ") == 1 and named in out  # once, not once per judge job
+    assert "This was a dry-run" in out
+
+
+LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "sample", "vote", "judge")
+
+
+@pytest.mark.parametrize("rule", LONG_RULES)
+def test_long_rules_exec_their_stage(rule):
+    """`exec python ...`: the job's shell becomes the stage, so a TERM or KILL to the job reaches it
+    and no orphan keeps writing next to a rerun."""
+    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", text, re.S | re.M).group(1)
+    command = re.search(r"^    shell:\n(?:\s*#.*\n)*\s*\"(.*?)\"", body, re.M).group(1)
+    assert command.startswith("exec python -m recall2reason."), command

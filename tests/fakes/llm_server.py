@@ -13,6 +13,10 @@ The fake reads the "Generated Answer" out of the judge prompt and acts on marker
 Every request is logged as (answer text, HTTP status) so tests can count repeated calls.
 ``delay_s`` slows every answer down (for kill-and-resume tests).
 
+The model routes the judge's preflight asks (FakeGemini: GET ``models/<model>``, FakeOpenAI:
+GET ``/v1/models``) serve ``models`` (None: FakeGemini knows any name, FakeOpenAI has no list)
+and answer 400 / 401 to any key but ``key`` (None: every key is good).
+
 FakeGemini also speaks the Batch API as google-genai sends it: POST
 ``models/<model>:batchGenerateContent`` (inlined requests) creates ``batches/fake-N``; each GET
 ``batches/fake-N`` moves it PENDING -> RUNNING -> SUCCEEDED (the answers, scripted as above, are
@@ -38,6 +42,10 @@ GROUP = {
 }  # fmt: skip
 
 
+def _header(headers: dict, name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
 def generated_answer(prompt: str) -> str:
     m = re.search(r'Generated Answer: "(.*)"\n- Instructions -', prompt, re.S)
     return m.group(1) if m else ""
@@ -46,8 +54,9 @@ def generated_answer(prompt: str) -> str:
 class FakeLLM:
     """Shared state and scripting; subclasses speak one wire protocol."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, models: set[str] | None = None, key: str | None = None):
         self.delay_s = delay_s
+        self.models, self.key = models, key
         self.log: list[tuple[str, int]] = []  # (generated answer, status) per answered request
         self.arrivals: list[str] = []  # generated answer per request, logged when it arrives
         self.bodies: list[dict] = []
@@ -139,8 +148,8 @@ class FakeLLM:
 class FakeGemini(FakeLLM):
     """POST /v1/models/<model>:generateContent (and the Batch API routes), as google-genai sends them."""
 
-    def __init__(self, delay_s: float = 0.0):
-        super().__init__(delay_s)
+    def __init__(self, delay_s: float = 0.0, models: set[str] | None = None, key: str | None = None):
+        super().__init__(delay_s, models, key)
         self.jobs: dict[str, dict] = {}  # job id -> {"model", "requests", "gets", "state", "output"}
         self.batch_creates: list[dict] = []  # bodies of the create calls
         self.batch_gets: Counter = Counter()  # job name -> GET calls
@@ -177,6 +186,14 @@ class FakeGemini(FakeLLM):
             },
             "modelVersion": model,
         }
+
+    def get_model(self, model: str, headers: dict):
+        if self.key is not None and _header(headers, "x-goog-api-key") != self.key:
+            return 400, {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                                   "status": "INVALID_ARGUMENT"}}  # fmt: skip
+        if self.models is not None and model not in self.models:
+            return 404, {"error": {"code": 404, "message": f"models/{model} is not found", "status": "NOT_FOUND"}}
+        return 200, {"name": f"models/{model}", "displayName": model}
 
     # -- Batch API ------------------------------------------------------------------------------
     def create_batch(self, model: str, headers: dict, body: dict):
@@ -229,6 +246,8 @@ class FakeGemini(FakeLLM):
         job["state"] = "BATCH_STATE_SUCCEEDED"
 
     def handle_get(self, path: str, headers: dict):
+        if model := re.fullmatch(r"/v1(?:beta)?/models/([^:/?]+)", path):
+            return self.get_model(model.group(1), headers)
         m = re.fullmatch(r"/v1(?:beta)?/batches/([^/?]+)", path)
         if not m or m.group(1) not in self.jobs:
             return 404, {"error": {"code": 404, "message": f"no batch {path}", "status": "NOT_FOUND"}}
@@ -249,6 +268,13 @@ class FakeGemini(FakeLLM):
 
 class FakeOpenAI(FakeLLM):
     """POST /v1/chat/completions, as the openai SDK sends it."""
+
+    def handle_get(self, path: str, headers: dict):
+        if path != "/v1/models" or self.models is None:
+            return 404, {"error": {"message": f"no route {path}", "type": "not_found"}}
+        if self.key is not None and _header(headers, "authorization") != f"Bearer {self.key}":
+            return 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+        return 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in sorted(self.models)]}
 
     def handle(self, path: str, headers: dict, body: dict):
         if path != "/v1/chat/completions":

@@ -82,13 +82,32 @@ onstart:
 
     forward_interrupts_to_jobs()
 
-    # The judge needs an API key for remote backends; find out now, before any GPU job starts.
+    # The judge needs an API key, a reachable server and a served model; find out now, before
+    # any GPU job starts. (A dry run skips onstart: judge_preflight_warning covers it.)
     from recall2reason.judge import preflight
 
     if any(job.rule.name == "judge" for job in workflow.dag.needrun_jobs()):
         problem = preflight(config["judge"])
         if problem:
             raise WorkflowError(f"judge preflight failed: {problem}")
+
+
+_judge_preflight_warned = []
+
+
+def judge_preflight_warning(wc):
+    """An input function of the judge rule, for its side effect: Snakemake calls it while it
+    plans, also in a dry run, which skips onstart. There it warns once what a real run would
+    stop on. It adds no input."""
+    if workflow.dryrun and not _judge_preflight_warned:
+        from snakemake.logging import logger
+
+        from recall2reason.judge import preflight
+
+        _judge_preflight_warned.append(True)
+        if problem := preflight(config["judge"]):
+            logger.warning(f"judge preflight: {problem}\n(a real run with judge jobs to do stops on this before its first job)")
+    return []
 
 
 # -- input / params functions of the rules -------------------------------------------------

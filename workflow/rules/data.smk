@@ -1,4 +1,6 @@
 # Tokenizer, pretraining shards and eval sets  ->  src/recall2reason/data/
+# Long rules `exec` python: a TERM or KILL to the job (scheduler, user) reaches the stage itself,
+# which leaves no orphan writing next to a rerun.
 
 
 rule tokenizer:
@@ -14,7 +16,7 @@ rule tokenizer:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.data tokenizer --cfg {params.cfg:q} --data-cfg {params.data_cfg:q} --out {output:q} > {log:q} 2>&1"
+        "exec python -m recall2reason.data tokenizer --cfg {params.cfg:q} --data-cfg {params.data_cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule tokenize:
@@ -33,7 +35,7 @@ rule tokenize:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.data tokenize --cfg {params.cfg:q} --tokenizer {input.tokenizer:q}"
+        "exec python -m recall2reason.data tokenize --cfg {params.cfg:q} --tokenizer {input.tokenizer:q}"
         " --out {output.manifest:q} --state-dir {params.state_dir:q} --workers {threads} > {log:q} 2>&1"
 
 
@@ -67,5 +69,5 @@ rule contamination:  # eval problems with a 13-gram overlap in the training docu
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.data contamination --cfg {params.cfg:q} --eval {input.evals:q}"
+        "exec python -m recall2reason.data contamination --cfg {params.cfg:q} --eval {input.evals:q}"
         " --out {output:q} --workers {threads} > {log:q} 2>&1"

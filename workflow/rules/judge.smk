@@ -1,6 +1,8 @@
 # LLM judge of the first judge.first_k completions into the paper's 8 error categories
 #   ->  src/recall2reason/judge/
 # Calls are cached under results/.cache/judge, so reruns and resumed runs never pay twice.
+# Long rules `exec` python: a TERM or KILL to the job (scheduler, user) reaches the stage itself,
+# which leaves no orphan writing next to a rerun.
 
 
 rule judge:
@@ -8,6 +10,7 @@ rule judge:
         eval=rules.eval_set.output[0],
         samples=sample_parts,
         vote=rules.vote.output.problems,
+        preflight=judge_preflight_warning,  # no file: warns in a dry run (see common.smk)
     output:
         judgements=f"{R}/judge/{{model}}/{{dataset}}.jsonl",
         ledger=f"{R}/judge/{{model}}/{{dataset}}.ledger.json",
@@ -21,7 +24,7 @@ rule judge:
     conda:
         "../../envs/judge.yaml"
     shell:
-        "python -m recall2reason.judge run --cfg {params.cfg:q} --model-name {wildcards.model}"
+        "exec python -m recall2reason.judge run --cfg {params.cfg:q} --model-name {wildcards.model}"
         " --dataset {wildcards.dataset} --eval {input.eval:q} --samples {input.samples:q}"
         " --vote {input.vote:q} --cache {params.cache_dir:q} --out {output.judgements:q}"
         " --ledger {output.ledger:q} > {log:q} 2>&1"

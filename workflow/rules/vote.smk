@@ -1,4 +1,6 @@
 # Answer extraction with math-verify, clustering, maj@k / pass@k curves  ->  src/recall2reason/vote/
+# Long rules `exec` python: a TERM or KILL to the job (scheduler, user) reaches the stage itself,
+# which leaves no orphan writing next to a rerun.
 
 
 rule vote:
@@ -20,6 +22,6 @@ rule vote:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q} --n {params.n}"
+        "exec python -m recall2reason.vote --cfg {params.cfg:q} --eval {input.eval:q} --samples {input.samples:q} --n {params.n}"
         " --out-problems {output.problems:q} --out-curves {output.curves:q}"
         " --out-breakdown {output.breakdown:q} --threads {threads} > {log:q} 2>&1"

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from recall2reason.common import atomic_write, read_jsonl
+from recall2reason.common import InputFileError, atomic_write, formats, jsonl_lines
 from recall2reason.data.pack import _batches, _bounded_map
 from recall2reason.data.sources import DataConfig, document_text, iter_records, parse_record
 
@@ -85,7 +85,11 @@ def contamination_report(
     problems = {}
     for f in eval_files:
         f = Path(f)
-        problems[f.stem] = [(r["id"], r["question"]) for r in read_jsonl(f)]
+        problems[f.stem] = []
+        for lineno, r in jsonl_lines(f, formats.EVAL_SET):
+            if "id" not in r or "question" not in r:
+                raise InputFileError(f"{f}:{lineno}: row lacks id or question; expected {formats.EVAL_SET}")
+            problems[f.stem].append((r["id"], r["question"]))
     index = EvalIndex(problems, n)
     rows, union = [], {e: set() for e in problems}
     for name, src in cfg.sources.items():

@@ -8,13 +8,12 @@ left for the vote stage to parse according to ``answer_style``.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from recall2reason.common import ConfigError
+from recall2reason.common import ConfigError, read_jsonl
 from recall2reason.data import synthetic
 from recall2reason.data.template import format_prompt
 
@@ -85,10 +84,7 @@ def _records(name: str, cfg: EvalSetConfig) -> Iterator[dict]:
 
             yield from pq.read_table(p).to_pylist()
         else:
-            with open(p, encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        yield json.loads(line)
+            yield from read_jsonl(p, f"one problem per line: a JSON object in the {cfg.format} schema (eval.{name}.format)")
     elif cfg.hub_id:
         import datasets  # network unless cached
 

@@ -9,7 +9,8 @@ Two resumable phases, both keeping their in-progress state under ``state_dir``:
 2. **mix** by tokens (see :func:`plan_mixture`), shuffle the epoch's documents with the
    seed, and stream them back to back into ``shard_00000.bin``, ``shard_00001.bin``, ... files of ``shard_tokens``
    tokens each. Shard k's content is a pure function of the plan, so a restart re-derives
-   the order, skips the shards already written and yields byte-identical files. The
+   the order, skips the shards already written (if their sha256 still matches) and yields
+   byte-identical files. The
    manifest is written last; it is the stage's declared output.
 
 Mixing rule (explicit because OpenMathInstruct-2 is ~35x larger than MetaMathQA):
@@ -37,7 +38,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from recall2reason.common import ConfigError, atomic_write, read_json, write_json
+from recall2reason.common import ConfigError, InputFileError, atomic_write, read_json, sha256_file, write_json
 from recall2reason.data.shards import MANIFEST_FORMAT
 from recall2reason.data.sources import DataConfig, SourceConfig, document_text, iter_records, parse_record, source_fingerprint
 from recall2reason.data.tokenizer import load_tokenizer
@@ -270,7 +271,7 @@ def tokenize_mixture(
 
     run_key = _digest({"cfg": asdict(cfg), "tok": tok.sha256, "fps": [source_fingerprint(n, s) for n, s in cfg.sources.items()]})
     progress_file = state / "shards.json"
-    progress = read_json(progress_file) if progress_file.exists() else {}
+    progress = _read_progress(progress_file)
     if progress.get("run_key") != run_key:
         progress = {"run_key": run_key, "shards": {}}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +281,7 @@ def tokenize_mixture(
             fname = f"shard_{k:05d}.bin"
             lo, hi = k * cfg.shard_tokens, min(total, (k + 1) * cfg.shard_tokens)
             rec = progress["shards"].get(fname)
-            if rec and (out_dir / fname).is_file() and (out_dir / fname).stat().st_size == 2 * (hi - lo):
+            if rec and _intact(out_dir / fname, 2 * (hi - lo), rec["sha256"]):
                 shards.append(rec)
                 bar.update(hi - lo)
                 continue
@@ -328,6 +329,27 @@ def tokenize_mixture(
         shutil.rmtree(state / "cache", ignore_errors=True)
     log.info("wrote %s: %d shards, %d tokens per epoch, %d sequences of %d", manifest_path, len(shards), total, manifest["n_sequences"], cfg.seq_len)
     return manifest
+
+
+def _read_progress(path: Path) -> dict:
+    """The shard progress of an earlier run; a damaged file only costs rewriting the shards."""
+    if not path.exists():
+        return {}
+    try:
+        return read_json(path)
+    except InputFileError as e:
+        log.warning("rewriting every shard: %s", e)
+        return {}
+
+
+def _intact(path: Path, size: int, sha256: str) -> bool:
+    """A shard an earlier run wrote is kept only if its size and bytes are what it recorded."""
+    if not path.is_file() or path.stat().st_size != size:
+        return False
+    if sha256_file(path) != sha256:
+        log.warning("%s: sha256 differs from the one recorded when it was written (damaged?): rewriting it", path)
+        return False
+    return True
 
 
 def _gather(caches, names, src_idx, doc_idx, ends, doc_len, lo: int, hi: int) -> np.ndarray:

@@ -8,7 +8,6 @@ is :func:`recall2reason.data.template.format_document` of that pair.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from recall2reason.common import ConfigError
+from recall2reason.common.io import parse_json_line, read_jsonl
 from recall2reason.data import synthetic
 from recall2reason.data.template import format_document
 
@@ -85,8 +85,9 @@ def document_text(fmt: str, rec: dict, where: str = "") -> str:
 def iter_records(name: str, src: SourceConfig, seed: int, raw: bool = False, start: int = 0) -> Iterator[Any]:
     """Records of a source from index ``start`` on, in order (at most ``n_docs`` in all).
 
-    With ``raw`` a local jsonl yields its lines unparsed (workers parse them; keeps the
-    reading process light); everything else yields dicts.
+    With ``raw`` a local jsonl yields its lines unparsed, as (``file:line``, bytes) pairs
+    (workers parse them with :func:`parse_record`, keeping the reading process light, and name
+    the line of a malformed record); everything else yields dicts.
     """
     limit = src.n_docs
     if src.format.startswith("synthetic"):
@@ -102,8 +103,18 @@ def iter_records(name: str, src: SourceConfig, seed: int, raw: bool = False, sta
             yield rec
 
 
+RECORD_EXPECT = "one training record per line: a JSON object in the source's Hub schema (data.sources.<name>.format)"
+
+
 def parse_record(rec: Any) -> dict:
-    return json.loads(rec) if isinstance(rec, (str, bytes)) else rec
+    """A record as a dict; raw records are (``file:line``, the line) pairs from a local jsonl,
+    or a bare JSON line."""
+    if isinstance(rec, tuple):
+        where, line = rec
+        return parse_json_line(line, where, RECORD_EXPECT, torn=not line.endswith(b"\n"))
+    if isinstance(rec, (str, bytes)):
+        return parse_json_line(rec, "a training record", RECORD_EXPECT)
+    return rec
 
 
 def _name_seed(seed: int, name: str) -> int:
@@ -125,10 +136,13 @@ def _iter_path(path: str, raw: bool) -> Iterator[Any]:
             for batch in pf.iter_batches(batch_size=4096):
                 yield from batch.to_pylist()
         elif f.suffix in (".jsonl", ".json"):
-            with open(f, encoding="utf-8") as fh:
-                for line in fh:
+            if not raw:
+                yield from read_jsonl(f, RECORD_EXPECT)
+                continue
+            with open(f, "rb") as fh:
+                for lineno, line in enumerate(fh, 1):
                     if line.strip():
-                        yield line if raw else json.loads(line)
+                        yield f"{f}:{lineno}", line
         else:
             raise ConfigError(f"source file {f}: expected .jsonl or .parquet")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
-from recall2reason.common import ConfigError, atomic_write, sha256_file
+from recall2reason.common import ConfigError, InputFileError, atomic_write, sha256_file
 
 log = logging.getLogger("recall2reason.data")
 
@@ -36,7 +36,10 @@ class Tokenizer:
         if not path.is_file():
             raise FileNotFoundError(f"tokenizer model not found: {path}")
         self.path = path
-        self.sp = spm.SentencePieceProcessor(model_file=str(path))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(path))
+        except RuntimeError as e:  # sentencepiece's parse errors rarely name the file
+            raise InputFileError(f"{path}: not a readable SentencePiece model ({e}); rerun the tokenizer rule") from None
         self.sha256 = sha256_file(path)
 
     @property

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from recall2reason.common import ConfigError, from_dict, load_cfg_arg
+from recall2reason.common import ConfigError, InputFileError, from_dict, load_cfg_arg
 from recall2reason.common.cli import setup_logging, stage_parser
 from recall2reason.judge.config import JudgeConfig
 
@@ -45,20 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --cfg: {err}", file=sys.stderr)
         return 2
 
-    if args.cmd == "estimate":
-        from recall2reason.judge.estimate import estimate, format_estimate
-
-        est = estimate(cfg, args.eval, args.models, args.completion_tokens, args.samples, args.vote, args.cache)
-        print(json.dumps(est, indent=2) if args.json else format_estimate(est))
-        return 0
-
-    from recall2reason.judge import preflight
-    from recall2reason.judge.run import InputError, run
-
-    if (problem := preflight(load_cfg_arg(args.cfg or ""))) is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
     try:
+        if args.cmd == "estimate":
+            from recall2reason.judge.estimate import estimate, format_estimate
+
+            est = estimate(cfg, args.eval, args.models, args.completion_tokens, args.samples, args.vote, args.cache)
+            print(json.dumps(est, indent=2) if args.json else format_estimate(est))
+            return 0
+
+        from recall2reason.judge import preflight
+        from recall2reason.judge.run import run
+
+        if (problem := preflight(load_cfg_arg(args.cfg or ""))) is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         run(
             cfg,
             model_name=args.model_name,
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             out_path=args.out,
             ledger_path=args.ledger,
         )
-    except (InputError, FileNotFoundError) as err:
+    except (InputFileError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from recall2reason.common import read_jsonl
+from recall2reason.common import formats, read_jsonl
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.prompt import render, template
 from recall2reason.judge.run import dollars, item_key, load_items
@@ -43,7 +43,7 @@ def estimate(
             chars = sum(len(it.prompt) for it in items)
             calls = len(items)
         else:
-            problems = list(read_jsonl(path))
+            problems = list(read_jsonl(path, formats.EVAL_SET))
             calls = len(problems) * cfg.first_k * n_models
             base = sum(len(render(p["question"], p.get("reference_solution") or "", "")) for p in problems)
             chars = (base * cfg.first_k + calls // max(n_models, 1) * completion_tokens * CHARS_PER_TOKEN) * n_models

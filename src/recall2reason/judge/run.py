@@ -22,7 +22,7 @@ from typing import Iterable, Optional
 
 from tqdm import tqdm
 
-from recall2reason.common import read_jsonl, write_json, write_jsonl
+from recall2reason.common import InputFileError, formats, jsonl_lines, write_json, write_jsonl
 from recall2reason.judge.backends import ApiFailure, Backend, Item, Reply, make_backend
 from recall2reason.judge.cache import CachedAnswer, JudgeCache, cache_key
 from recall2reason.judge.config import JudgeConfig
@@ -33,32 +33,37 @@ log = logging.getLogger("recall2reason.judge")
 
 
 
-class InputError(ValueError):
+class InputError(InputFileError):
     """An input file is missing rows or has the wrong shape; the message names the file."""
+
+
+EVAL_KEYS = ("id", "question", "reference_solution", "gold")
 
 
 def load_items(
     cfg: JudgeConfig, eval_path: str | Path, sample_paths: Iterable[str | Path], vote_path: str | Path
 ) -> list[Item]:
-    problems = list(read_jsonl(eval_path))
-    for p in problems:
-        for k in ("id", "question", "reference_solution", "gold"):
-            if k not in p:
-                raise InputError(f"{eval_path}: problem row without {k!r}: {str(p)[:200]}")
+    problems = []
+    for lineno, p in jsonl_lines(eval_path, formats.EVAL_SET):
+        if missing := [k for k in EVAL_KEYS if k not in p]:
+            raise InputError(f"{eval_path}:{lineno}: problem row lacks key(s) {missing}; expected {formats.EVAL_SET}")
+        problems.append(p)
+    if not problems:
+        raise InputError(f"{eval_path}: no problems in the eval set (empty file?)")
     votes = {}
-    for row in read_jsonl(vote_path):
+    for lineno, row in jsonl_lines(vote_path, formats.VOTE_PROBLEMS):
         if "id" not in row or "correct" not in row:
-            raise InputError(f"{vote_path}: row without 'id' / 'correct': {str(row)[:200]}")
+            raise InputError(f"{vote_path}:{lineno}: row lacks 'id' / 'correct'; expected {formats.VOTE_PROBLEMS}")
         votes[str(row["id"])] = row
     texts: dict[tuple[str, int], str] = {}
     for path in sample_paths:
-        for row in read_jsonl(path):
+        for lineno, row in jsonl_lines(path, formats.SAMPLES):
             try:
                 idx = int(row["sample_idx"])
                 if idx < cfg.first_k:
                     texts[(str(row["problem_id"]), idx)] = row["text"]
             except (KeyError, TypeError, ValueError):
-                raise InputError(f"{path}: sample row without problem_id / sample_idx / text: {str(row)[:200]}")
+                raise InputError(f"{path}:{lineno}: sample row without problem_id / sample_idx / text; expected {formats.SAMPLES}")
 
     items = []
     for p in problems:

@@ -12,6 +12,7 @@ import sys
 
 from recall2reason.common.cfg import ConfigError, load_cfg_arg
 from recall2reason.common.cli import add_compile_cache_arg, setup_logging, stage_parser, use_compile_cache
+from recall2reason.common.io import InputFileError
 
 
 def build_parser():
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     dist = distributed.init_distributed(args.device)
     try:
         train(job, args.data, args.tokenizer, args.out_dir, args.state_dir, dist)
-    except (ConfigError, PretrainError, TokenizerMismatchError, ResumeMismatchError, FileNotFoundError) as e:
+    except (ConfigError, InputFileError, PretrainError, TokenizerMismatchError, ResumeMismatchError, FileNotFoundError) as e:
         log.error("%s", e)
         return 2
     finally:

@@ -17,13 +17,14 @@ step of a run (compiling, autotuning, capturing) SIGTERM exits at once: nothing 
 from __future__ import annotations
 
 import json
-import os
+import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from recall2reason.common import formats
 from recall2reason.common.io import atomic_write, read_jsonl, write_jsonl
 
 
@@ -62,7 +63,11 @@ def save_state(path: Path, model, optimizer, step: int, elapsed_s: float, finger
 
 
 def load_state(path: Path, model, optimizer, fingerprint: dict, device) -> dict:
-    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:  # written atomically: only a damaged disk gets here
+        raise ResumeMismatchError(f"{path}: cannot read the training state ({e}); delete {path.parent} to start "
+                                  "this model from scratch") from None
     if state.get("format") != "r2r-pretrain-state-v1":
         raise ResumeMismatchError(f"{path}: not a pretrain state file")
     if state["fingerprint"] != fingerprint:
@@ -84,7 +89,7 @@ class MetricsLog:
 
     def __init__(self, path: Path, keep_until: int):
         self.path = Path(path)
-        rows = [r for r in read_jsonl(self.path) if r["step"] <= keep_until] if self.path.exists() else []
+        rows = [r for r in self.rows() if r["step"] <= keep_until] if self.path.exists() else []
         write_jsonl(self.path, rows)
         self._f = open(self.path, "a", encoding="utf-8")
 
@@ -98,4 +103,9 @@ class MetricsLog:
     def publish(self, dest: Path) -> int:
         """Copy the log atomically to the declared output ``dest``."""
         self._f.flush()
-        return write_jsonl(dest, read_jsonl(self.path))
+        return write_jsonl(dest, self.rows())
+
+    def rows(self):
+        # a kill mid-append tears the last line: read_jsonl skips it (and says so)
+        return read_jsonl(self.path, formats.METRICS, resumable=True)
+

@@ -194,6 +194,10 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     shards = TokenShards(data)
     model_cfg = ModelConfig.from_dict(job.model)
     check_inputs(shards, model_cfg, tokenizer)
+    if dist.is_main:  # once per job; the other ranks wait at the barrier below (or torchrun stops them)
+        t0 = time.perf_counter()
+        shards.verify()
+        log.info("%d shards match their sha256 in %s (%.1f s)", len(shards.files), data, time.perf_counter() - t0)
     p = plan(cfg, shards, dist.world)
     T, total_steps, n_micro = p["seq_len"], p["total_steps"], p["accum"]
     tokens_per_step = p["global_batch"] * T

@@ -22,7 +22,7 @@ import sys
 
 from recall2reason.common.cfg import ConfigError
 from recall2reason.common.cli import setup_logging, stage_parser
-from recall2reason.report.inputs import InputError
+from recall2reason.common.io import InputFileError
 
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             run.table(args)
         else:
             run.figure(args)
-    except (InputError, ConfigError) as e:
+    except (InputFileError, ConfigError) as e:
         log.error("%s", e)
         return 2
     return 0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from recall2reason.common.io import read_json
+from recall2reason.common.io import InputFileError, jsonl_lines, read_json
 
 CURVE_COLUMNS = [
     "k", "maj_exact", "maj_exact_lo", "maj_exact_hi", "maj_first", "maj_first_lo", "maj_first_hi",
@@ -16,7 +15,7 @@ CURVE_COLUMNS = [
 ]
 
 
-class InputError(ValueError):
+class InputError(InputFileError):
     """An input file is missing, malformed or inconsistent; the message names the file."""
 
 
@@ -39,30 +38,18 @@ def read_curves(path: str | os.PathLike) -> pd.DataFrame:
     return df.sort_values("k").reset_index(drop=True)
 
 
-def read_rows(path: str | os.PathLike, what: str) -> list[dict]:
-    """All rows of a JSON-lines file; a bad line is an error naming file and line."""
-    rows = []
+def read_rows(path: str | os.PathLike, expect: str) -> list[tuple[int, dict]]:
+    """(line number, row) of every row of a JSON-lines file; a bad line is an error naming file:line."""
     try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg}) in the {what}") from e
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object in the {what}")
-                rows.append(row)
+        return list(jsonl_lines(path, expect))
     except OSError as e:
-        raise InputError(f"{path}: cannot read the {what}: {e}") from e
-    return rows
+        raise InputError(f"{path}: cannot read: {e}") from e
 
 
 def read_json_file(path: str | os.PathLike, what: str, keys: list[str]) -> dict:
     try:
-        obj = read_json(path)
-    except (OSError, ValueError) as e:
+        obj = read_json(path, f"the {what}, a JSON object with keys {keys}")
+    except OSError as e:
         raise InputError(f"{path}: cannot read the {what}: {e}") from e
     if not isinstance(obj, dict):
         raise InputError(f"{path}: the {what} must be a JSON object")

@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 
+from recall2reason.common import formats
 from recall2reason.report.config import ModelInfo, load_report_cfg
 from recall2reason.report.flops import FlopModel
 from recall2reason.report.inputs import InputError, exists, grouped, per_model, read_curves, read_json_file, read_rows
@@ -68,9 +69,9 @@ def prompt_tokens(eval_path: str, tokenizer_path: str) -> dict:
 
     sp = load_tokenizer(exists(tokenizer_path))
     out = {}
-    for i, row in enumerate(read_rows(exists(eval_path), "eval set"), 1):
+    for i, row in read_rows(exists(eval_path), formats.EVAL_SET):
         if "id" not in row or "prompt" not in row:
-            raise InputError(f"{eval_path}: row {i} lacks id or prompt")
+            raise InputError(f"{eval_path}:{i}: row lacks id or prompt")
         out[row["id"]] = len(sp.encode(row["prompt"])) + 1
     return out
 
@@ -94,12 +95,12 @@ def flops_per_sample(args: argparse.Namespace, models: list[str]) -> dict[str, f
         fm = FlopModel.from_pretrain_config(read_json_file(exists(cfg_path), "pretrain config", ["model"]), cfg_path)
         p, t = [], []
         for part in parts:
-            for i, row in enumerate(read_rows(exists(part), "samples"), 1):
+            for i, row in read_rows(exists(part), formats.SAMPLES):
                 try:
                     p.append(plen[row["problem_id"]])
                     t.append(int(row["n_tokens"]))
                 except KeyError as e:
-                    raise InputError(f"{part}: row {i}: problem not in {args.eval} or key missing: {e.args[0]!r}") from None
+                    raise InputError(f"{part}:{i}: problem not in {args.eval} or key missing: {e.args[0]!r}") from None
         if not t:
             raise InputError(f"{name}: the sample parts {parts} hold no completions")
         out[name] = float(np.mean(fm.completion_flops(p, t)))

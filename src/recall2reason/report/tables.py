@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
+from recall2reason.common import formats
 from recall2reason.common.io import atomic_write
 from recall2reason.judge.categories import CATEGORIES, GROUPS, JUDGE_ERROR_GROUP, NO_ERROR
 from recall2reason.report.config import ModelInfo
@@ -44,20 +45,20 @@ class ErrorCounts:
 
 def count_errors(path: str | os.PathLike) -> ErrorCounts:
     """Read judge/<model>/<dataset>.jsonl and average category counts over generation indices."""
-    rows = read_rows(path, "judge output")
+    rows = read_rows(path, formats.JUDGEMENTS)
     if not rows:
-        raise InputError(f"{path}: no judged completions")
+        raise InputError(f"{path}: no judged completions (empty file?)")
     counts: Counter[str] = Counter()
     seen: set[tuple] = set()
     indices, problems = set(), set()
-    for lineno, row in enumerate(rows, 1):
+    for lineno, row in rows:
         try:
             key = (row["problem_id"], row["sample_idx"])
             group, cat = row["error_group"], row["error_category"]
         except KeyError as e:
-            raise InputError(f"{path}: row {lineno} lacks key {e.args[0]!r}") from None
+            raise InputError(f"{path}:{lineno}: row lacks key {e.args[0]!r}") from None
         if key in seen:  # would count one completion twice
-            raise InputError(f"{path}: row {lineno} repeats problem {key[0]!r} sample {key[1]!r}")
+            raise InputError(f"{path}:{lineno}: row repeats problem {key[0]!r} sample {key[1]!r}")
         seen.add(key)
         problems.add(key[0])
         indices.add(key[1])
@@ -67,7 +68,7 @@ def count_errors(path: str | os.PathLike) -> ErrorCounts:
             counts[cat] += 1
         else:
             raise InputError(
-                f"{path}: row {lineno} has unknown error_category {cat!r} (group {group!r}); "
+                f"{path}:{lineno}: row has unknown error_category {cat!r} (group {group!r}); "
                 f"known: {list(CATEGORIES) + [NO_ERROR]}"
             )
         judged, verified = row.get("is_correct"), row.get("verify_correct")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recall2reason.common import ConfigError, load_cfg_arg
+from recall2reason.common import ConfigError, InputFileError, load_cfg_arg
 from recall2reason.common.cli import add_compile_cache_arg, setup_logging, stage_parser, use_compile_cache
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     add_compile_cache_arg(p)
     args = p.parse_args(argv)
-    setup_logging(args.log_level)
+    log = setup_logging(args.log_level)
     use_compile_cache(args.compile_cache)
 
     from recall2reason.sample.config import SampleConfig
@@ -30,10 +30,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg.part_indices(args.part)  # --part within 0..jobs-1
     except ConfigError as e:
         p.error(str(e))
-    run_sample(
-        cfg, model_dir=args.model_dir, tokenizer=args.tokenizer, eval_path=args.eval, part=args.part,
-        out=args.out, stats=args.stats, state_dir=args.state_dir, device=args.device, progress=not args.no_progress,
-    )
+    try:
+        run_sample(
+            cfg, model_dir=args.model_dir, tokenizer=args.tokenizer, eval_path=args.eval, part=args.part,
+            out=args.out, stats=args.stats, state_dir=args.state_dir, device=args.device, progress=not args.no_progress,
+        )
+    except (InputFileError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 2
     return 0
 
 

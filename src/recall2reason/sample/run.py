@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from recall2reason.common import read_json, read_jsonl, sha256_file, to_dict, write_json, write_jsonl
+from recall2reason.common import InputFileError, formats, jsonl_lines, read_json, sha256_file, to_dict, write_json, write_jsonl
 from recall2reason.common.signals import EXIT_CODE, StopSignals
 from recall2reason.sample.config import SampleConfig
 from recall2reason.sample.engine import Engine, Request
@@ -59,12 +59,15 @@ def prompt_ids(tok, text: str, prefix: str) -> list[int]:
 
 
 class ShardStore:
-    """Finished rows of one part, as numbered shard files in the state dir."""
+    """Finished rows of one part, as numbered shard files in the state dir.
+
+    The state is only a cache of rows the same seeds would make again, so an unreadable
+    fingerprint or shard (a damaged disk) is dropped with a warning and its rows re-sampled."""
 
     def __init__(self, state_dir: Path, fingerprint: dict):
         self.dir = Path(state_dir)
         fp_path = self.dir / "fingerprint.json"
-        if self.dir.exists() and (not fp_path.exists() or read_json(fp_path) != fingerprint):
+        if self.dir.exists() and _read_state(fp_path) != fingerprint:
             log.warning("state dir %s belongs to another run (model, data or config changed): starting over", self.dir)
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,10 @@ class ShardStore:
         self.new_tokens = 0
         self.next_index = 0
         for p in sorted(self.dir.glob("shard-*.json")):
-            shard = read_json(p)
+            self.next_index = max(self.next_index, int(p.stem.split("-")[1]) + 1)
+            shard = _read_state(p)
+            if shard is None:
+                continue
             for r in shard["rows"]:
                 key = (r["problem_id"], r["sample_idx"])
                 if key in self.rows:
@@ -84,7 +90,6 @@ class ShardStore:
             self.wall_s += shard["wall_s"]
             self.gen_s += shard["gen_s"]
             self.new_tokens += shard["new_tokens"]
-            self.next_index = max(self.next_index, int(p.stem.split("-")[1]) + 1)
 
     def flush(self, rows: list[dict], wall_s: float, gen_s: float, new_tokens: int) -> None:
         path = self.dir / f"shard-{self.next_index:06d}.json"
@@ -95,6 +100,18 @@ class ShardStore:
         self.wall_s += wall_s
         self.gen_s += gen_s
         self.new_tokens += new_tokens
+
+
+def _read_state(path: Path) -> dict | None:
+    """A state file's JSON, or None (with a warning) when it is missing or damaged."""
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except InputFileError as e:
+        log.warning("dropping a damaged state file: %s", e)
+        path.unlink()
+        return None
 
 
 def run_sample(
@@ -111,12 +128,13 @@ def run_sample(
     progress: bool = True,
 ) -> dict:
     from recall2reason.data.tokenizer import load_tokenizer
+    from recall2reason.models.checkpoint import read_config, verify_weights
 
     t_start = time.perf_counter()
     indices = cfg.part_indices(part)
     model_dir = Path(model_dir)
     tok = load_tokenizer(tokenizer)
-    meta = read_json(model_dir / "config.json")
+    meta = read_config(model_dir)
     want = meta.get("tokenizer_sha256")
     if want is not None and want != tok.sha256:
         raise SystemExit(
@@ -124,14 +142,20 @@ def run_sample(
             f"but {tokenizer} has sha256 {tok.sha256}"
         )
     model_name = meta.get("name") or model_dir.name
-    problems = list(read_jsonl(eval_path))
+    problems = []
+    for lineno, p in jsonl_lines(eval_path, formats.EVAL_SET):
+        if "id" not in p or "prompt" not in p:
+            raise InputFileError(f"{eval_path}:{lineno}: row lacks id or prompt; expected {formats.EVAL_SET}")
+        problems.append(p)
+    if not problems:
+        raise InputFileError(f"{eval_path}: no problems in the eval set (empty file?)")
     ids = [str(p["id"]) for p in problems]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"{eval_path}: duplicate problem ids")
+        raise InputFileError(f"{eval_path}: duplicate problem ids")
 
     fingerprint = {
         "model": model_name,
-        "weights_sha256": sha256_file(model_dir / "model.safetensors"),
+        "weights_sha256": verify_weights(model_dir, meta),
         "tokenizer_sha256": tok.sha256,
         "eval_sha256": sha256_file(eval_path),
         "part": part,

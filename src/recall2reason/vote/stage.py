@@ -22,7 +22,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from recall2reason.common import ConfigError, atomic_write, from_dict, load_cfg_arg, read_jsonl, write_jsonl
+from recall2reason.common import ConfigError, InputFileError, atomic_write, from_dict, jsonl_lines, load_cfg_arg, write_jsonl
+from recall2reason.common import formats
 from recall2reason.common.cli import setup_logging, stage_parser
 from recall2reason.vote.cluster import score_problem
 from recall2reason.vote.estimators import bootstrap_ci
@@ -51,8 +52,9 @@ class VoteConfig:
             raise ConfigError(f"vote.bootstrap must be >= 0, got {self.bootstrap}")
 
 
-class VoteInputError(ValueError):
+class VoteInputError(InputFileError):
     """An eval or sample file is malformed or incomplete; the message names the file."""
+
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -60,23 +62,21 @@ class VoteInputError(ValueError):
 
 def load_eval(path: str | os.PathLike) -> list[dict]:
     rows, seen = [], set()
-    for lineno, row in enumerate(read_jsonl(path), 1):
+    for lineno, row in jsonl_lines(path, formats.EVAL_SET):
+        at = f"{path}:{lineno}"
         missing = [k for k in EVAL_KEYS if k not in row]
         if missing:
-            raise VoteInputError(f"{path}: row {lineno} lacks key(s) {missing}")
+            raise VoteInputError(f"{at}: row lacks key(s) {missing}; expected {formats.EVAL_SET}")
         if row["answer_style"] not in ("gsm8k", "math"):
-            raise VoteInputError(
-                f"{path}: row {lineno} (id {row['id']!r}): answer_style must be 'gsm8k' or 'math', "
-                f"got {row['answer_style']!r}"
-            )
+            raise VoteInputError(f"{at} (id {row['id']!r}): answer_style must be 'gsm8k' or 'math', got {row['answer_style']!r}")
         if not isinstance(row["gold"], str):
-            raise VoteInputError(f"{path}: row {lineno} (id {row['id']!r}): gold must be a string")
+            raise VoteInputError(f"{at} (id {row['id']!r}): gold must be a string")
         if row["id"] in seen:
-            raise VoteInputError(f"{path}: duplicate problem id {row['id']!r} (row {lineno})")
+            raise VoteInputError(f"{at}: duplicate problem id {row['id']!r}")
         seen.add(row["id"])
         rows.append(row)
     if not rows:
-        raise VoteInputError(f"{path}: no problems in the eval set")
+        raise VoteInputError(f"{path}: no problems in the eval set (empty file?)")
     return rows
 
 
@@ -86,22 +86,21 @@ def load_samples(paths: Sequence[str | os.PathLike], problem_ids: Sequence[Any],
     texts: dict[Any, list[str | None]] = {pid: [None] * n for pid in problem_ids}
     where: dict[tuple[Any, int], str] = {}
     for path in paths:
-        for lineno, row in enumerate(read_jsonl(path), 1):
+        for lineno, row in jsonl_lines(path, formats.SAMPLES):
+            at = f"{path}:{lineno}"
             missing = [k for k in SAMPLE_KEYS if k not in row]
             if missing:
-                raise VoteInputError(f"{path}: row {lineno} lacks key(s) {missing}")
+                raise VoteInputError(f"{at}: row lacks key(s) {missing}; expected {formats.SAMPLES}")
             pid, idx = row["problem_id"], row["sample_idx"]
             if pid not in known:
-                raise VoteInputError(f"{path}: row {lineno}: problem_id {pid!r} is not in the eval set")
+                raise VoteInputError(f"{at}: problem_id {pid!r} is not in the eval set")
             if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < n:
-                raise VoteInputError(f"{path}: row {lineno}: sample_idx {idx!r} is not an integer in [0, {n})")
+                raise VoteInputError(f"{at}: sample_idx {idx!r} is not an integer in [0, {n})")
             if not isinstance(row["text"], str):
-                raise VoteInputError(f"{path}: row {lineno}: text must be a string")
+                raise VoteInputError(f"{at}: text must be a string")
             if (pid, idx) in where:
-                raise VoteInputError(
-                    f"duplicate sample (problem_id {pid!r}, sample_idx {idx}) in {where[pid, idx]} and {path}:{lineno}"
-                )
-            where[pid, idx] = f"{path}:{lineno}"
+                raise VoteInputError(f"duplicate sample (problem_id {pid!r}, sample_idx {idx}) in {where[pid, idx]} and {at}")
+            where[pid, idx] = at
             texts[pid][idx] = row["text"]
     incomplete = {pid: [i for i, t in enumerate(ts) if t is None] for pid, ts in texts.items()}
     incomplete = {pid: idx for pid, idx in incomplete.items() if idx}
@@ -111,7 +110,7 @@ def load_samples(paths: Sequence[str | os.PathLike], problem_ids: Sequence[Any],
         )
         raise VoteInputError(
             f"{len(incomplete)} of {len(texts)} problems lack samples (expected sample_idx 0..{n - 1} "
-            f"for every problem across {len(paths)} part file(s)): {examples}"
+            f"for every problem across the part file(s) {', '.join(map(str, paths))}): {examples}"
         )
     return texts  # type: ignore[return-value]
 
@@ -277,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not Path(path).is_file():
                 raise VoteInputError(f"input file not found: {path}")
         run(cfg, args.eval, args.samples, args.n, args.out_problems, args.out_curves, args.out_breakdown, args.threads)
-    except (ConfigError, VoteInputError) as e:
+    except (ConfigError, InputFileError) as e:
         log.error("%s", e)
         return 2
     return 0
