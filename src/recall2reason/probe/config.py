@@ -11,6 +11,8 @@ Kind = Literal["binding", "distractor", "update", "mqar"]
 KINDS: tuple[str, ...] = ("binding", "distractor", "update", "mqar")
 # the keys that decide the probe set's content (the probe_set rule gets only these)
 SET_KEYS = ("kinds", "ks", "distances", "per_cell", "max_value", "seed")
+# the sample section's keys that set up the decoding engine of a probe job
+ENGINE_KEYS = ("prompt_prefix", "dtype", "cuda_graph", "attention_kernel", "compile", "sync_every")
 MAX_K = 64  # distinct names available to the named-entity probes (probe/generate.py NAMES)
 
 
