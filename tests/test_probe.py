@@ -132,6 +132,7 @@ def test_probe_set_is_seeded_and_order_free(tmp_path):
         ({"ks": [1, 4]}, "probe.ks: [1] outside 2..64"),
         ({"ks": [65]}, "probe.ks: [65] outside 2..64"),
         ({"distances": [0.5, 1.5]}, "probe.distances: [1.5] outside [0, 1]"),
+        ({"distances": [0.5, 0.501]}, "must differ in their first 2 decimals"),
         ({"kinds": ["binding", "binding"]}, "probe.kinds repeats a value"),
         ({"kinds": ["recall"]}, "probe.kinds[0]: 'recall' is not one of"),
         ({"ks": [64], "max_value": 99}, "probe.max_value: 99 leaves 98 numbers"),
@@ -142,6 +143,27 @@ def test_probe_set_is_seeded_and_order_free(tmp_path):
 def test_bad_config_names_the_key(cfg, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         ProbeConfig.from_dict(cfg)
+
+
+def test_schema_config_yaml_and_dataclass_agree():
+    import dataclasses
+
+    import yaml
+
+    from recall2reason.report.config import CorrelationConfig
+
+    section = yaml.safe_load((REPO / "config.yaml").read_text())
+    schemas = REPO / "workflow" / "schemas" / "sections"
+    for cfg_section, schema_props, cls in (
+        (section["probe"], yaml.safe_load((schemas / "probe.schema.yaml").read_text())["properties"], ProbeConfig),
+        (section["report"]["correlation"],
+         yaml.safe_load((schemas / "report.schema.yaml").read_text())["properties"]["correlation"]["properties"],
+         CorrelationConfig),
+    ):
+        built = cls(**cfg_section)
+        assert set(cfg_section) == set(schema_props) == {f.name for f in dataclasses.fields(cls)}
+        for key, spec in schema_props.items():
+            assert spec["default"] == getattr(cls(), key) == getattr(built, key), key
 
 
 def test_paper_probes_fit_the_paper_models(shared_dir):

@@ -42,6 +42,8 @@ class ProbeConfig:
         bad_d = [d for d in self.distances if not 0.0 <= d <= 1.0]
         if bad_d:
             raise ConfigError(f"probe.distances: {bad_d} outside [0, 1]")
+        if len({f"{d:.2f}" for d in self.distances}) != len(self.distances):  # probe ids name them so
+            raise ConfigError(f"probe.distances: {self.distances} must differ in their first 2 decimals")
         for key in ("per_cell", "max_new_tokens", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"probe.{key} must be >= 1, got {getattr(self, key)}")

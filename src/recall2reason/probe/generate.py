@@ -115,14 +115,14 @@ def make_probe(kind: str, k: int, distance: float, index: int, seed: int, max_va
         sentences = [_sentence(w, item, other, r) for w in slots]
         head, sep, tail = "", " ", f" How many {item} does {target} have now?"
     question = head + sep.join(sentences) + tail
-    end_of_last = len(head) + sum(len(s) for s in sentences[: n - d]) + len(sep) * (n - d - 1)
+    after = sentences[n - d :]  # between the queried write and the question, each after a separator
     return {
         "id": f"{kind}-k{k:02d}-d{distance:.2f}-{index:03d}",
         "kind": kind,
         "k": k,
         "distance": distance,
         "distance_sentences": d,
-        "distance_chars": len(head) + len(sep.join(sentences)) - end_of_last,
+        "distance_chars": sum(len(sep) + len(x) for x in after),
         "n_sentences": n,
         "key": target,
         "question": question,
