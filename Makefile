@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 # tiny models train fastest one thread per job, one job per core
 demo: install
-	$(RUN) $(BIN)/snakemake -c$(CORES) all --configfile configs/demo.yaml --set-threads pretrain=1 sample=1
+	$(RUN) $(BIN)/snakemake -c$(CORES) all --configfile configs/demo.yaml --set-threads pretrain=1 sample=1 probe=1
 	$(RUN) $(BIN)/snakemake -c$(CORES) --report results/demo/report.html --configfile configs/demo.yaml
 	@echo "demo done: results/demo/ (tables/, figures/, report.html)"
 

@@ -2,10 +2,12 @@
 #
 #   tokenizer, tokenize, eval_set -> pretrain (1 GPU job per model) -> sample (GPU, per model x eval set)
 #   -> vote (math-verify, maj@k) -> judge (LLM, first k completions) -> tables + figures
+#   pretrain -> probe (GPU, per model: greedy answers to seeded recall probes) -> recall figures + table
 #
 #   snakemake -c2 all --configfile configs/demo.yaml     offline demo on a laptop CPU
 #   snakemake --profile slurm all                        the paper study on a SLURM cluster
 #   snakemake results/figures/fig3.pdf                   one figure and only what it needs
+#   snakemake results/figures/recall.pdf                 the recall probes: pretrain + probe only
 #
 # Every rule calls one stage module: rules/<stage>.smk -> src/recall2reason/<stage>/.
 
@@ -23,6 +25,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/vote.smk"
 include: "workflow/rules/judge.smk"
+include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
 
 

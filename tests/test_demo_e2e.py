@@ -11,8 +11,9 @@ from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.slow
 
-TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7") for e in ("csv", "md", "tex")]
-FIGURES = [f"figures/{f}.{e}" for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds") for e in ("pdf", "png")]
+TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7", "recall") for e in ("csv", "md", "tex")]
+FIGURES = [f"figures/{f}.{e}" for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "recall", "recall_vs_reasoning")
+           for e in ("pdf", "png")]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,14 @@ def test_stage_outputs_are_consistent(demo):
             assert len(judged) == 12 * 2  # problems x judge.first_k
             curves = (results / f"vote/{model}/{ds}.curves.csv").read_text().splitlines()
             assert curves[0].startswith("k,maj_exact") and len(curves) == 1 + 4
+        probes = [json.loads(l) for l in (results / f"probes/{model}.jsonl").read_text().splitlines()]
+        assert len(probes) == 4 * 2 * 2 * 2  # kinds x ks x distances x per_cell (configs/test.yaml)
+        summary = (results / f"probes/{model}.summary.csv").read_text().splitlines()
+        assert summary[-1].startswith(f"all,all,all,{len(probes)},{sum(p['outcome'] == 'correct' for p in probes)},")
+    probe_set = (results / "probes/probe_set.jsonl").read_text().splitlines()
+    assert [json.loads(l)["id"] for l in probe_set] == [p["id"] for p in probes]
+    correlation = (results / "tables/recall_correlation.csv").read_text()
+    assert correlation.startswith("target,n_models,spearman,lo,hi,n_boot,n_defined\nkv_share,2,")
 
 
 def test_nothing_to_do_when_up_to_date(demo):
@@ -67,7 +76,15 @@ def test_changing_judge_settings_reruns_judge_and_report_only(demo):
     change = tmp / "judge.yaml"
     change.write_text("judge:\n  first_k: 1\n")
     counts = planned(snakemake("-n", "all", *configs, str(change)).stdout)
-    assert set(counts) == {"judge", "table1", "table7", "fig3", "fig9", "all"}, counts
+    assert set(counts) == {"judge", "table1", "table7", "fig3", "fig9", "recall_vs_reasoning", "recall_table", "all"}, counts
+
+
+def test_changing_probe_decoding_reruns_probes_and_recall_outputs_only(demo):
+    _, configs, tmp = demo
+    change = tmp / "probe.yaml"
+    change.write_text("probe:\n  max_new_tokens: 8\n")
+    counts = planned(snakemake("-n", "all", *configs, str(change)).stdout)
+    assert counts == {"probe": 2, "recall": 1, "recall_vs_reasoning": 1, "recall_table": 1, "all": 1}, counts
 
 
 def test_one_figure_builds_only_what_it_needs(demo):
@@ -75,6 +92,8 @@ def test_one_figure_builds_only_what_it_needs(demo):
     (results / "figures/fig3.pdf").unlink()
     out = snakemake("-n", str(results / "figures/fig3.pdf"), *configs).stdout
     assert planned(out) == {"fig3": 1}
+    (results / "figures/recall.pdf").unlink()
+    assert planned(snakemake("-n", str(results / "figures/recall.pdf"), *configs).stdout) == {"recall": 1}
 
 
 def _processes_mentioning(text: str) -> list[int]:

@@ -189,7 +189,8 @@ def test_captions_render_with_the_paper_config():
     root = Path(__file__).parents[1]
     config = yaml.safe_load((root / "config.yaml").read_text())
     snakemake = type("Snakemake", (), {"config": config})
-    names = ["workflow", "table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds"]
+    names = ["workflow", "table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds",
+             "recall", "recall_vs_reasoning", "recall_table"]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     for name in names:
         text = env.from_string((root / "workflow" / "report" / f"{name}.rst").read_text()).render(snakemake=snakemake)

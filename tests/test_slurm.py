@@ -108,7 +108,7 @@ def test_profile_is_found_from_repo_root():
     """`snakemake --profile slurm` resolves slurm/config.yaml from the repository root."""
     prof = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
     assert prof["executor"] == "slurm"
-    for rule in ("pretrain", "sample"):
+    for rule in ("pretrain", "sample", "probe"):
         res = prof["set-resources"][rule]
         assert res["gpu"] >= 1 and res["cpus_per_gpu"] >= 1
         assert "attempt" in str(res["runtime"])

@@ -1,5 +1,6 @@
 """The DAG itself: planning the paper study, targeted builds, config validation, lint."""
 
+import json
 import re
 
 import pytest
@@ -17,7 +18,9 @@ def test_paper_study_plans_every_job_offline():
     assert counts["pretrain"] == 13
     assert counts["sample"] == 26 and counts["vote"] == 26 and counts["judge"] == 26
     assert counts["tokenizer"] == counts["tokenize"] == 1 and counts["eval_set"] == 2
-    for rule in ("table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination"):
+    assert counts["probe"] == 13 and counts["probe_set"] == 1
+    for rule in ("table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination",
+                 "recall", "recall_vs_reasoning", "recall_table"):
         assert counts[rule] == 1, rule
 
 
@@ -27,6 +30,35 @@ def test_fig3_plans_only_the_gsm8k_branch():
     assert counts == {"eval_set": 1, "tokenizer": 1, "tokenize": 1, "pretrain": 13, "sample": 13,
                       "vote": 13, "judge": 13, "fig3": 1}
     assert "math500" not in out
+
+
+def test_recall_figure_plans_only_pretraining_and_probes():
+    out = snakemake("-n", "results/figures/recall.pdf").stdout
+    assert job_counts(out) == {"tokenizer": 1, "tokenize": 1, "pretrain": 13, "probe_set": 1, "probe": 13, "recall": 1}
+    assert "eval_set" not in out and "rule sample" not in out
+
+
+def test_recall_vs_reasoning_plans_the_gsm8k_branch_and_the_probes():
+    counts = job_counts(snakemake("-n", "results/figures/recall_vs_reasoning.pdf").stdout)
+    assert counts == {"eval_set": 1, "tokenizer": 1, "tokenize": 1, "pretrain": 13, "sample": 13, "vote": 13,
+                      "judge": 13, "probe_set": 1, "probe": 13, "recall_vs_reasoning": 1}
+
+
+def test_probe_jobs_get_the_engine_keys_only(tmp_path):
+    """Each probe job's --cfg holds the probe decoding keys, the sampler's engine keys and the
+    extractor timeout only: sampling settings (n, temperature) and the probe set's keys leave it
+    as it is (a new probe set reruns the probes as a changed input file)."""
+    (tmp_path / "c.yaml").write_text("models:\n  only: [gla50]\n")
+    out = snakemake("-n", "-p", "results/probes/gla50.jsonl", "--configfile", str(tmp_path / "c.yaml")).stdout
+    cmd = next(line for line in out.splitlines() if "recall2reason.probe run" in line)
+    cfg = json.loads(re.search(r"--cfg '([^']+)'", cmd).group(1))
+    assert cfg == {"probe": {"batch_size": 256, "max_new_tokens": 128},
+                   "sample": {"attention_kernel": True, "compile": True, "cuda_graph": True, "dtype": "auto",
+                              "prompt_prefix": "eos", "sync_every": 4},
+                   "vote": {"timeout_s": 5}}
+    (tmp_path / "n.yaml").write_text("sample:\n  n: 8\n  temperature: 0.5\nprobe:\n  per_cell: 3\n")
+    again = snakemake("-n", "-p", "results/probes/gla50.jsonl", "--configfile", str(tmp_path / "c.yaml"), str(tmp_path / "n.yaml")).stdout
+    assert cmd in again.splitlines()  # the probe job's command is unchanged (only the probe set's is not)
 
 
 def test_sample_jobs_split_the_samples(tmp_path):
@@ -63,6 +95,10 @@ def test_each_pretrain_job_gets_its_own_micro_batch(tmp_path):
         ("models:\n  only: [transformer, gdn51]\n", "models.only names unknown model(s) ['gdn51']"),
         ("train:\n  micro_batch_size: {tranformer: 64}\n", "train.micro_batch_size.tranformer: no model of that name"),
         ("train:\n  micro_batch_size: {gla50: 0}\n", "train.micro_batch_size: {"),
+        ("probe:\n  ks: [2, 128]\n", "probe.ks.1: 128 is greater than the maximum of 64"),
+        ("probe:\n  kinds: [binding, recall]\n", "probe.kinds.1: 'recall' is not one of"),
+        ("probe:\n  max_value: 50\n", "probe.max_value: 50 leaves 49 numbers"),
+        ("report:\n  correlation: {bootstrap: -1}\n", "report.correlation.bootstrap: -1 is less than the minimum of 0"),
     ],
 )
 def test_bad_config_stops_with_a_message_naming_the_key(tmp_path, yaml_text, message):
@@ -123,7 +159,7 @@ def test_dry_run_warns_what_the_judge_preflight_would_stop_on(tmp_path, monkeypa
     assert "This was a dry-run" in out
 
 
-LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "sample", "vote", "judge")
+LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "sample", "probe_set", "probe", "vote", "judge")
 
 
 @pytest.mark.parametrize("rule", LONG_RULES)

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from recall2reason.common.cfg import ConfigError
 from recall2reason.common.schema import config_errors
 from recall2reason.pretrain.config import job_train_section, micro_batch_errors
+from recall2reason.probe.config import ENGINE_KEYS, SET_KEYS, ProbeConfig
 from recall2reason.study import expand_models
 
 _errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -32,6 +33,10 @@ _mb_errors = micro_batch_errors(config["train"], [s.name for s in expand_models(
 if _mb_errors:
     raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _mb_errors))
 DATASETS = list(config["eval"])
+try:
+    ProbeConfig.from_dict(config["probe"])  # what the schema cannot say, e.g. max_value vs the largest k
+except ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
 SAMPLE_PARTS = list(range(config["sample"]["jobs"]))
 COMPILE_CACHE = f"{R}/.cache/compile"  # inductor + Triton caches shared by every GPU job (common/cli.py)
 
@@ -128,6 +133,10 @@ def sample_parts(wc):
 
 def judged(dataset):
     return expand(f"{R}/judge/{{model}}/{dataset}.jsonl", model=MODELS)
+
+
+def probe_summaries():
+    return expand(f"{R}/probes/{{model}}.summary.csv", model=MODELS)
 
 
 def curves(dataset):

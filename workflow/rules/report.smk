@@ -1,5 +1,5 @@
-# The paper's tables and figures, one rule per artefact so that a single figure builds only
-# what it needs  ->  src/recall2reason/report/
+# The paper's tables and figures, and the recall probes' (beyond the paper), one rule per
+# artefact so that a single figure builds only what it needs  ->  src/recall2reason/report/
 
 GSM8K = config["report"]["datasets"]["gsm8k"]  # eval set behind Table 1, Figures 2, 3, 5
 MATH500 = config["report"]["datasets"]["math500"]  # eval set behind Table 7, Figures 4, 9
@@ -154,11 +154,75 @@ rule gpu_seconds:  # beyond the paper: accuracy vs measured sampling GPU-seconds
         " --sample-stats {input.stats:q} --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
 
 
+rule recall:  # beyond the paper: recall-probe accuracy vs bindings k, a panel per class
+    input:
+        probe_summaries(),
+    output:
+        pdf=f"{R}/figures/recall.pdf",
+        png=report_out(f"{R}/figures/recall.png", "recall", "Figures"),
+    params:
+        cfg=REPORT_CFG,
+    log:
+        f"{R}/logs/report/recall.log",
+    benchmark:
+        f"{R}/benchmarks/report/recall.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m recall2reason.report figure recall --cfg {params.cfg:q} --probes {input:q}"
+        " --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
+
+
+rule recall_vs_reasoning:  # across models: recall accuracy vs GSM8K KV-binding error share and maj@N
+    input:
+        probes=probe_summaries(),
+        judge=judged(GSM8K),
+        curves=curves(GSM8K),
+    output:
+        pdf=f"{R}/figures/recall_vs_reasoning.pdf",
+        png=report_out(f"{R}/figures/recall_vs_reasoning.png", "recall_vs_reasoning", "Figures"),
+    params:
+        cfg=REPORT_CFG,
+    log:
+        f"{R}/logs/report/recall_vs_reasoning.log",
+    benchmark:
+        f"{R}/benchmarks/report/recall_vs_reasoning.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m recall2reason.report figure recall_vs_reasoning --cfg {params.cfg:q} --probes {input.probes:q}"
+        " --judge {input.judge:q} --curves {input.curves:q} --out-pdf {output.pdf:q} --out-png {output.png:q} > {log:q} 2>&1"
+
+
+rule recall_table:  # the same per model, with the rank correlations
+    input:
+        probes=probe_summaries(),
+        judge=judged(GSM8K),
+        curves=curves(GSM8K),
+    output:
+        csv=report_out(f"{R}/tables/recall.csv", "recall_table", "Tables"),
+        md=f"{R}/tables/recall.md",
+        tex=f"{R}/tables/recall.tex",
+        correlation=f"{R}/tables/recall_correlation.csv",
+    params:
+        cfg=REPORT_CFG,
+    log:
+        f"{R}/logs/report/recall_table.log",
+    benchmark:
+        f"{R}/benchmarks/report/recall_table.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m recall2reason.report table --which recall --cfg {params.cfg:q} --probes {input.probes:q}"
+        " --judge {input.judge:q} --curves {input.curves:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " --out-tex {output.tex:q} --out-correlation {output.correlation:q} > {log:q} 2>&1"
+
+
 TABLES = [
-    f"{R}/tables/{t}.{ext}" for t in ("table1", "table7") for ext in ("csv", "md", "tex")
-]
+    f"{R}/tables/{t}.{ext}" for t in ("table1", "table7", "recall") for ext in ("csv", "md", "tex")
+] + [f"{R}/tables/recall_correlation.csv"]
 FIGURES = [
     f"{R}/figures/{f}.{ext}"
-    for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds")
+    for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "recall", "recall_vs_reasoning")
     for ext in ("pdf", "png")
 ]

@@ -6,10 +6,13 @@
     figure fig5        --curves C... --model-configs P... --samples PART.jsonl... --eval E --tokenizer T
                        --out-pdf --out-png
     figure gpu_seconds --curves C... --sample-stats PART.stats.json... [--dataset gsm8k] --out-pdf --out-png
+    figure recall      --probes S...  --out-pdf --out-png
+    figure recall_vs_reasoning --probes S... --judge J... --curves C... --out-pdf --out-png
+    table --which recall --probes S... --judge J... --curves C... --out-csv --out-md --out-tex --out-correlation
 
 Each file's model is read from its path, as laid out in docs/design.md
 (``judge/<model>/..``, ``vote/<model>/..``, ``pretrain/<model>/config.json``,
-``samples/<model>/<dataset>/part-*``); ``--names`` instead names the models of ``--judge`` /
+``samples/<model>/<dataset>/part-*``, ``probes/<model>.summary.csv``); ``--names`` instead names the models of ``--judge`` /
 ``--curves`` one by one. Models are drawn in the paper's order (``models`` in --cfg) whatever the
 argument order; a model with no file is simply absent. --cfg carries ``config["report"]`` plus
 ``models``: the study's ``ModelSpec.summary()`` list.
@@ -35,13 +38,17 @@ def build_parser():
         sp.add_argument("--cfg", default=argparse.SUPPRESS, help="report config slice + models (inline JSON or @file)")
         sp.add_argument("--names", nargs="+", help="model of each --judge/--curves file (default: from its path)")
 
-    t = sub.add_parser("table", help="Table 1 (GSM8K) or Table 7 (MATH500): judge error categories")
+    t = sub.add_parser("table", help="Table 1 (GSM8K) or Table 7 (MATH500): judge error categories; "
+                       "recall: probe accuracy vs GSM8K errors and majority vote")
     common(t)
-    t.add_argument("--which", choices=("table1", "table7"), required=True)
+    t.add_argument("--which", choices=("table1", "table7", "recall"), required=True)
     t.add_argument("--judge", nargs="+", required=True, help="judge/<model>/<dataset>.jsonl per model")
+    t.add_argument("--probes", nargs="+", help="recall: probes/<model>.summary.csv per model")
+    t.add_argument("--curves", nargs="+", help="recall: vote/<model>/<dataset>.curves.csv per model (GSM8K)")
     t.add_argument("--out-csv")
     t.add_argument("--out-md")
     t.add_argument("--out-tex")
+    t.add_argument("--out-correlation", help="recall: the rank correlations as CSV")
 
     f = sub.add_parser("figure", help="one figure (PDF + PNG)")
     figs = f.add_subparsers(dest="figure", required=True)
@@ -53,6 +60,8 @@ def build_parser():
         ("fig9", "MATH500: total and Key-Value Binding errors vs attention share"),
         ("fig5", "GSM8K accuracy vs inference FLOPs (FLOP model: recall2reason.report.flops)"),
         ("gpu_seconds", "accuracy vs measured sampling GPU-seconds per problem"),
+        ("recall", "recall-probe accuracy vs bindings k, a row per probe kind, a panel per class"),
+        ("recall_vs_reasoning", "across models: recall accuracy vs GSM8K KV-binding error share and majority vote"),
     ):
         sp = figs.add_parser(name, help=help_, description=help_)
         common(sp)
@@ -61,8 +70,12 @@ def build_parser():
         out[name] = sp
     for name in ("fig2", "fig4", "fig5", "gpu_seconds"):
         out[name].add_argument("--curves", nargs="+", required=True, help="vote/<model>/<dataset>.curves.csv per model")
-    for name in ("fig3", "fig9"):
+    for name in ("fig3", "fig9", "recall_vs_reasoning"):
         out[name].add_argument("--judge", nargs="+", required=True, help="judge/<model>/<dataset>.jsonl per model")
+    for name in ("recall", "recall_vs_reasoning"):
+        out[name].add_argument("--probes", nargs="+", required=True, help="probes/<model>.summary.csv per model")
+    out["recall_vs_reasoning"].add_argument("--curves", nargs="+", required=True,
+                                            help="vote/<model>/<dataset>.curves.csv per model (GSM8K)")
     out["fig5"].add_argument("--model-configs", nargs="+", required=True, help="pretrain/<model>/config.json files")
     out["fig5"].add_argument("--samples", nargs="+", action="extend", required=True,
                              help="samples/<model>/<dataset>/part-*.jsonl files (generated-token counts)")

@@ -42,12 +42,25 @@ class ModelInfo:
 
 
 @dataclass
+class CorrelationConfig:
+    """The bootstrap interval of the recall-vs-reasoning rank correlations (models resampled)."""
+
+    bootstrap: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 0:
+            raise ConfigError(f"report.correlation.bootstrap must be >= 0, got {self.bootstrap}")
+
+
+@dataclass
 class ReportConfig:
     datasets: dict[str, str] = field(default_factory=lambda: {"gsm8k": "gsm8k", "math500": "math500"})
     # which majority-vote column of vote/<model>/<dataset>.curves.csv the figures draw:
     # maj_exact (exact expectation over random size-N subsets) or maj_first (first N samples)
     metric: Literal["maj_exact", "maj_first"] = "maj_exact"
     bands: bool = True  # draw the 95 % bootstrap band (<metric>_lo, <metric>_hi)
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     models: list[ModelInfo] = field(default_factory=list)
 
     def lookup(self, names: list[str]) -> list[ModelInfo]:

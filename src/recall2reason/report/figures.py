@@ -12,7 +12,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from recall2reason.probe.score import ALL
 from recall2reason.report.config import ModelInfo
+from recall2reason.report.recall import RecallPoint, accuracy_vs_k, describe
 from recall2reason.report.style import TRANSFORMER_COLOR, class_color, class_label, model_color
 from recall2reason.report.tables import TOTAL, ErrorCounts
 
@@ -38,6 +40,18 @@ def class_panels(models: list[ModelInfo]) -> list[tuple[str, list[ModelInfo]]]:
     return [(class_label(c), ref + [m for m in models if m.mixer_class == c]) for c in classes]
 
 
+def line_styles(members: list[ModelInfo]):
+    """(model, colour, line style) of a panel's lines: hybrids solid, Transformers black, each
+    with its own dash pattern when a panel holds several."""
+    ref_seen = 0
+    for m in members:
+        ls = "-"
+        if m.mixer_class == "transformer":
+            ls = ("-", "--", ":", "-.")[ref_seen % 4]
+            ref_seen += 1
+        yield m, model_color(m), ls
+
+
 def scaling_figure(
     models: list[ModelInfo],
     curves: dict[str, pd.DataFrame],
@@ -55,18 +69,12 @@ def scaling_figure(
     )
     top = 0.0
     for ax, (title, members) in zip(axes[0], panels):
-        ref_seen = 0
-        for m in members:
+        for m, color, ls in line_styles(members):
             df = curves[m.name]
             k = df["k"].to_numpy(dtype=float)
             x = k * x_per_sample[m.name] if x_per_sample is not None else k
             y = 100 * df[metric].to_numpy()
             top = max(top, float(np.max(100 * df[f"{metric}_hi"])) if bands else float(np.max(y)))
-            color = model_color(m)
-            ls = "-"
-            if m.mixer_class == "transformer":
-                ls = ("-", "--", ":", "-.")[ref_seen % 4]
-                ref_seen += 1
             pow2 = [i for i, kk in enumerate(k) if kk >= 1 and math.log2(kk).is_integer()]
             ax.plot(x, y, ls, color=color, marker="o", markevery=pow2 or None, label=m.label, zorder=3)
             if bands:
@@ -150,4 +158,55 @@ def error_figure(models: list[ModelInfo], counts: dict[str, ErrorCounts], datase
         Line2D([], [], color="0.35", ls="--", marker="s", mfc="white", label="Key-Value Binding errors"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), handlelength=2.2, columnspacing=1.2)
+    return fig
+
+
+def recall_figure(models: list[ModelInfo], summaries: dict[str, list[dict]], kinds: list[str]):
+    """Recall accuracy vs the number of bindings k: a row per probe kind, a panel per hybrid class
+    with the Transformer in each (as Figure 2); bands are 95 % Wilson intervals."""
+    panels = class_panels(models)
+    fig, axes = plt.subplots(
+        len(kinds), len(panels), figsize=(0.4 + 3.0 * len(panels), 0.6 + 2.1 * len(kinds)), sharex=True, sharey=True,
+        squeeze=False, layout="constrained",
+    )
+    ks = sorted({r["k"] for rows in summaries.values() for r in rows if r["k"] != ALL})
+    for i, kind in enumerate(kinds):
+        for j, (title, members) in enumerate(panels):
+            ax = axes[i][j]
+            for m, color, ls in line_styles(members):
+                pts = accuracy_vs_k(summaries[m.name], kind)
+                x = [r["k"] for r in pts]
+                ax.plot(x, [100 * r["accuracy"] for r in pts], ls, color=color, marker="o", label=m.label, zorder=3)
+                ax.fill_between(x, [100 * r["lo"] for r in pts], [100 * r["hi"] for r in pts], color=color, alpha=0.12,
+                                lw=0, zorder=2)
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_locator(FixedLocator(ks))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xticklabels([str(k) for k in ks])
+            if i == 0:
+                ax.set_title(title if title == "Transformer" else f"{title} hybrids")
+                ax.legend(loc="best", handlelength=1.8)
+            if i == len(kinds) - 1:
+                ax.set_xlabel("Bindings in the context k")
+            if j == 0:
+                ax.set_ylabel(f"{kind}: recall (%)")
+    axes[0][0].set_ylim(0, 102)
+    return fig
+
+
+def recall_correlation_figure(points: list[RecallPoint], corr: list[dict], maj_label: str):
+    """Across models: recall accuracy vs the KV-binding share of GSM8K errors (left) and vs GSM8K
+    majority-vote accuracy (right), each with Spearman's rho and its bootstrap interval."""
+    fig, axes = plt.subplots(1, len(corr), figsize=(3.7 * len(corr), 3.4), squeeze=False, layout="constrained")
+    ylabels = {"kv_share": "Key-Value Binding share of errors (%)", "maj": f"GSM8K {maj_label} (%)"}
+    for ax, c in zip(axes[0], corr):
+        for p in points:
+            y = getattr(p, c["target"])
+            if math.isnan(y):
+                continue
+            ax.plot(100 * p.recall, 100 * y, "o", color=model_color(p.model), mec="0.25", mew=0.5, ms=6, zorder=3)
+            ax.annotate(p.model.label, (100 * p.recall, 100 * y), textcoords="offset points", xytext=(4, 3), fontsize=6.5)
+        ax.set_xlabel("Recall accuracy over all probes (%)")
+        ax.set_ylabel(ylabels[c["target"]])
+        ax.set_title(describe(c, rho="ρ").replace(", 95 %", "\n95 %"), fontsize=8.5)
     return fig

@@ -8,6 +8,8 @@ import logging
 import numpy as np
 
 from recall2reason.common import formats
+from recall2reason.probe.config import KINDS
+from recall2reason.report import recall
 from recall2reason.report.config import ModelInfo, load_report_cfg
 from recall2reason.report.flops import FlopModel
 from recall2reason.report.inputs import InputError, exists, grouped, per_model, read_curves, read_json_file, read_rows
@@ -21,6 +23,8 @@ DATASET_LABEL = {"gsm8k": "GSM8K", "math500": "MATH500"}
 def table(args: argparse.Namespace) -> None:
     if not (args.out_csv or args.out_md or args.out_tex):
         raise InputError("table: give at least one of --out-csv, --out-md, --out-tex")
+    if args.which == "recall":
+        return recall_table(args)
     files = per_model(args.judge, "judge", args.names)
     models = load_report_cfg(getattr(args, "cfg", "")).lookup(list(files))
     counts = {n: count_errors(exists(p)) for n, p in files.items()}
@@ -35,6 +39,8 @@ def figure(args: argparse.Namespace) -> None:
         raise InputError(f"{args.figure}: give --out-pdf and/or --out-png")
     cfg = load_report_cfg(getattr(args, "cfg", ""))
     name = args.figure
+    if name in ("recall", "recall_vs_reasoning"):
+        return recall_figure(args, cfg)
     files = per_model(args.judge, "judge", args.names) if name in ("fig3", "fig9") else per_model(args.curves, "curves", args.names)
     models = cfg.lookup(list(files))
     if name in ("fig3", "fig9"):
@@ -127,3 +133,54 @@ def seconds_per_sample(args: argparse.Namespace, models: list[str]) -> tuple[dic
             raise InputError(f"{n}: sampling stats report no completions")
         out[n] = sum(float(s[key]) for s in ss) / done
     return out, what
+
+
+# -- recall probes ---------------------------------------------------------------------------
+
+
+def probe_summaries(args: argparse.Namespace, cfg) -> tuple[list, dict[str, list[dict]]]:
+    """The models of --probes in the paper's order, and each one's probe summary."""
+    files = per_model(args.probes, "probes", [recall.probe_model(p) for p in args.probes])
+    return cfg.lookup(list(files)), {n: recall.read_probe_summary(p) for n, p in files.items()}
+
+
+def recall_inputs(args: argparse.Namespace, cfg) -> tuple[list[recall.RecallPoint], list[dict], str]:
+    """One point per model (probes, judge, curves), the rank correlations, the maj@N label."""
+    models, summaries = probe_summaries(args, cfg)
+    names = [m.name for m in models]
+    judge = per_model(args.judge, "judge", args.names)
+    curve_files = per_model(args.curves or [], "curves", args.names)
+    _need(names, judge, "judge")
+    _need(names, curve_files, "curves")
+    counts = {n: count_errors(exists(judge[n])) for n in names}
+    curves = {n: read_curves(exists(curve_files[n])) for n in names}
+    maj = {n: float(df[cfg.metric].iloc[-1]) for n, df in curves.items()}
+    n_max = sorted({int(df["k"].iloc[-1]) for df in curves.values()})
+    points = recall.recall_points(models, summaries, counts, maj)
+    corr = recall.correlations(points, cfg.correlation.bootstrap, cfg.correlation.seed)
+    return points, corr, f"maj@{'/'.join(map(str, n_max))}"
+
+
+def recall_table(args: argparse.Namespace) -> None:
+    if not args.probes or not args.curves:
+        raise InputError("table --which recall needs --probes and --curves (and --judge)")
+    cfg = load_report_cfg(getattr(args, "cfg", ""))
+    points, corr, maj_label = recall_inputs(args, cfg)
+    recall.write_recall_table(points, corr, maj_label, args.out_csv, args.out_md, args.out_tex, args.out_correlation)
+    for c in corr:
+        log.info("recall vs %s: %s", c["target"], recall.describe(c))
+
+
+def recall_figure(args: argparse.Namespace, cfg) -> None:
+    from recall2reason.report import figures
+
+    if args.figure == "recall":
+        models, summaries = probe_summaries(args, cfg)
+        kinds = [k for k in KINDS if any(r["kind"] == k for rows in summaries.values() for r in rows)]
+        fig = figures.recall_figure(models, summaries, kinds)
+    else:
+        points, corr, maj_label = recall_inputs(args, cfg)
+        models = [p.model for p in points]
+        fig = figures.recall_correlation_figure(points, corr, maj_label)
+    save_figure(fig, args.out_pdf, args.out_png)
+    log.info("%s: %d models -> %s", args.figure, len(models), ", ".join(filter(None, (args.out_pdf, args.out_png))))

@@ -58,6 +58,36 @@ def prompt_ids(tok, text: str, prefix: str) -> list[int]:
     return ids
 
 
+def open_checkpoint(model_dir: Path, tokenizer: str | os.PathLike):
+    """The tokenizer and the model's config.json; refuses a tokenizer the model was not trained with."""
+    from recall2reason.data.tokenizer import load_tokenizer
+    from recall2reason.models.checkpoint import read_config
+
+    tok = load_tokenizer(tokenizer)
+    meta = read_config(model_dir)
+    want = meta.get("tokenizer_sha256")
+    if want is not None and want != tok.sha256:
+        raise SystemExit(
+            f"tokenizer mismatch: {model_dir}/config.json was trained with tokenizer sha256 {want}, "
+            f"but {tokenizer} has sha256 {tok.sha256}"
+        )
+    return tok, meta
+
+
+def make_engine(model_dir: Path, cfg: SampleConfig, device: torch.device, max_prompt: int, eos_id: int) -> Engine:
+    """The model of ``model_dir`` in the decoding engine, set up as ``cfg`` says."""
+    from recall2reason.models import load_model
+
+    model, _ = load_model(model_dir, device=device)
+    model = model.to(resolve_dtype(cfg, device)).eval()
+    return Engine(
+        model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
+        max_new_tokens=cfg.max_new_tokens, eos_id=eos_id, temperature=cfg.temperature,
+        top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
+        attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
+    )
+
+
 class ShardStore:
     """Finished rows of one part, as numbered shard files in the state dir.
 
@@ -127,20 +157,12 @@ def run_sample(
     device: str | None = None,
     progress: bool = True,
 ) -> dict:
-    from recall2reason.data.tokenizer import load_tokenizer
-    from recall2reason.models.checkpoint import read_config, verify_weights
+    from recall2reason.models.checkpoint import verify_weights
 
     t_start = time.perf_counter()
     indices = cfg.part_indices(part)
     model_dir = Path(model_dir)
-    tok = load_tokenizer(tokenizer)
-    meta = read_config(model_dir)
-    want = meta.get("tokenizer_sha256")
-    if want is not None and want != tok.sha256:
-        raise SystemExit(
-            f"tokenizer mismatch: {model_dir}/config.json was trained with tokenizer sha256 {want}, "
-            f"but {tokenizer} has sha256 {tok.sha256}"
-        )
+    tok, meta = open_checkpoint(model_dir, tokenizer)
     model_name = meta.get("name") or model_dir.name
     problems = []
     for lineno, p in jsonl_lines(eval_path, formats.EVAL_SET):
@@ -214,17 +236,7 @@ def _generate(cfg: SampleConfig, requests: list[Request], store: ShardStore, tok
     On SIGTERM the rows finished so far are flushed and the process exits 143."""
     from tqdm import tqdm
 
-    from recall2reason.models import load_model
-
-    model, _ = load_model(model_dir, device=dev)
-    model = model.to(resolve_dtype(cfg, dev)).eval()
-    max_prompt = max(len(r.prompt) for r in requests)
-    engine = Engine(
-        model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
-        max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id, temperature=cfg.temperature,
-        top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
-        attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
-    )
+    engine = make_engine(model_dir, cfg, dev, max(len(r.prompt) for r in requests), tok.eos_id)
     log.info("model loaded and engine built in %.1f s", time.perf_counter() - t_start)
     bar = tqdm(total=total, initial=n_done_before, unit="compl", desc=f"sample {model_name}",
                disable=not progress, dynamic_ncols=True, smoothing=0.05)
