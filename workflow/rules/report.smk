@@ -40,6 +40,25 @@ use rule table1 as table7 with:
         f"{R}/benchmarks/report/table7.tsv"
 
 
+rule extraction:  # completions without an answer, per model and eval set (they count as wrong)
+    input:
+        expand(f"{R}/vote/{{model}}/{{dataset}}.problems.jsonl", model=MODELS, dataset=[GSM8K, MATH500]),
+    output:
+        csv=report_out(f"{R}/tables/extraction.csv", "extraction", "Tables"),
+        md=f"{R}/tables/extraction.md",
+    params:
+        cfg=REPORT_CFG,
+    log:
+        f"{R}/logs/report/extraction.log",
+    benchmark:
+        f"{R}/benchmarks/report/extraction.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m recall2reason.report extraction --cfg {params.cfg:q} --problems {input:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
 rule fig2:  # accuracy vs N under majority voting, GSM8K
     input:
         curves(GSM8K),
@@ -156,7 +175,7 @@ rule gpu_seconds:  # beyond the paper: accuracy vs measured sampling GPU-seconds
 
 TABLES = [
     f"{R}/tables/{t}.{ext}" for t in ("table1", "table7") for ext in ("csv", "md", "tex")
-]
+] + [f"{R}/tables/extraction.{ext}" for ext in ("csv", "md")]
 FIGURES = [
     f"{R}/figures/{f}.{ext}"
     for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds")
