@@ -73,6 +73,12 @@ def has_ending(text: str) -> bool:
     return any(p.search(text) for p in (_BOXED, _ANSWER_IS, _HASHES))
 
 
+def last_boxed(text: str) -> Optional[str]:
+    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` (braces matched; ``\\boxed 9``: ``9``), or None."""
+    found = _last_boxed(text)
+    return found[2] if found else None
+
+
 def _last_boxed(text: str) -> Optional[tuple[str, int, Optional[str]]]:
     matches = list(_BOXED.finditer(text))
     if not matches:

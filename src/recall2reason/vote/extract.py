@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recall2reason.data.template import NEW_PROBLEM_MARKER
-from recall2reason.vote.endings import final_answer_span, has_ending, strip_closing
+from recall2reason.vote.endings import final_answer_span, has_ending, last_boxed, strip_closing  # noqa: F401 (last_boxed: re-exported)
 
 # Literal end-of-sequence markers a decoder may leave in the text (SentencePiece / GPT-2 style).
 EOS_MARKERS: tuple[str, ...] = ("</s>", "<|endoftext|>")
@@ -35,23 +35,6 @@ def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str
         if i != -1:
             cut = min(cut, i)
     return text[:cut].rstrip()
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces matched."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start == -1:
-        return None
-    i = text.index("{", start) + 1
-    depth = 1
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
-    return None  # unbalanced braces: no usable answer
 
 
 @dataclass
