@@ -131,7 +131,8 @@ class Tally:
 
 async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.Semaphore, tally: Tally):
     async with sem:
-        await limiter.wait()
+        if backend.paid:  # an offline backend has no rate limit to respect
+            await limiter.wait()
         reply = await backend.judge(item)
     tally.calls += backend.paid  # the ledger counts paid calls only
     tally.tokens_in += reply.tokens_in
@@ -210,7 +211,11 @@ async def judge_items(
 
 
 def item_key(cfg: JudgeConfig, item: Item) -> str:
-    return cache_key(cfg.backend, cfg.model, PROMPT_VERSION, item.question, item.reference_solution, item.completion)
+    """The cache key of one judgement; a sampled judge (temperature > 0) and each repeat get their own."""
+    model = cfg.model
+    if cfg.temperature or item.repeat:
+        model += f"|temperature={cfg.temperature}|repeat={item.repeat}"
+    return cache_key(cfg.backend, model, PROMPT_VERSION, item.question, item.reference_solution, item.completion)
 
 
 def dollars(cfg: JudgeConfig, tokens_in: int, tokens_out: int, batch: bool = False) -> float:
