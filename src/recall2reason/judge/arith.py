@@ -28,6 +28,19 @@ def numbers(text: str) -> list[Fraction]:
     return out
 
 
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "hundred": 100, "thousand": 1000, "twice": 2, "double": 2, "half": 2, "triple": 3, "thrice": 3,
+    "dozen": 12, "quarter": 4, "third": 3, "fourth": 4, "fifth": 5, "tenth": 10,
+}  # fmt: skip
+
+
+def stated_numbers(text: str) -> set[Fraction]:
+    """The numbers a question states, in digits or in words ("seven times", "a dozen")."""
+    return set(numbers(text)) | {Fraction(v) for w, v in NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text, re.I)}
+
+
 def evaluate(expr: str) -> Optional[Fraction]:
     """Evaluate + - * / and parentheses over exact fractions; None if it is anything else."""
 

@@ -276,7 +276,9 @@ def run(
     order = {(it.problem_id, it.sample_idx): i for i, it in enumerate(items)}
     outcomes.sort(key=lambda o: order[(o.item.problem_id, o.item.sample_idx)])
     rows = [row_of(cfg, o) for o in outcomes]
-    ledger = make_ledger(cfg, model_name, dataset, outcomes, rows, tally, time.time() - t0)
+    ledger = make_ledger(cfg, model_name, dataset, outcomes, rows, tally, time.time() - t0, backend.coverage)
+    for note in backend.coverage:
+        log.info("the %s backend detects %s", cfg.backend, note)
 
     failed = len(tally.api_failures)
     if failed > cfg.max_failed_frac * len(items):
@@ -298,7 +300,7 @@ def run(
     return ledger
 
 
-def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: float) -> dict:
+def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: float, coverage: tuple = ()) -> dict:
     answered = [o.answer for o in outcomes if o.answer is not None]
     tin = sum(a.tokens_in for a in answered)
     tout = sum(a.tokens_out for a in answered)
@@ -336,4 +338,5 @@ def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: 
                                  "judge_correct_verify_wrong": j_true_v_false,
                                  "judge_wrong_verify_correct": j_false_v_true},
         "wall_s": round(wall_s, 3),
+        "coverage": list(coverage),  # what the backend detects only in part (rules)
     }  # fmt: skip

@@ -117,7 +117,7 @@ def validate(
     by_key = {(o.item.problem_id, o.item.repeat): o for o in outcomes}
     judged = [[row_of(cfg, by_key[r["id"], k]) for k in range(repeats)] for r in rows]
     ledger = make_ledger(cfg, "validation", Path(set_path).stem, outcomes,
-                         [row for per_item in judged for row in per_item], tally, time.time() - t0)  # fmt: skip
+                         [row for per_item in judged for row in per_item], tally, time.time() - t0, backend.coverage)  # fmt: skip
 
     truth = [r["label"] for r in rows]
     truth_correct = [r["label"] == NO_ERROR for r in rows]
@@ -128,7 +128,7 @@ def validate(
         "judge_model": ledger["judge_model"],
         "temperature": cfg.temperature,
         "repeats": repeats,
-        "undetectable": list(getattr(backend, "undetectable", ())),
+        "coverage": list(backend.coverage),
         "estimate": est,
         "overall": agreement_with_truth(truth, first, truth_correct, [j[0]["is_correct"] for j in judged]),
         "math_verify_is_correct_agreement": sum(it.verify_correct is c for it, c in zip(base, truth_correct)) / len(rows),
@@ -165,9 +165,8 @@ def format_report(rep: dict) -> str:
         f"judge validation: backend={rep['backend']} model={rep['judge_model']} temperature={rep['temperature']} "
         f"repeats={rep['repeats']}, {o['items']} items of {rep['set']}",
     ]
-    if rep["undetectable"]:
-        lines.append(f"  the {rep['backend']} backend says it cannot detect: {', '.join(rep['undetectable'])} "
-                     "(their recall is 0 by design)")  # fmt: skip
+    for note in rep["coverage"]:
+        lines.append(f"  the {rep['backend']} backend detects {note}")
     columns = list(next(iter(rep["confusion"].values())))
     lines.append("  confusion matrix (rows: injected category, columns: the judge's label):")
     lines.append("    " + f"{'':>5}" + "".join(f"{SHORT.get(c, c)[:5]:>6}" for c in columns))

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from recall2reason.common.io import atomic_write
-from recall2reason.judge.arith import NUMBER, evaluate, format_number, numbers, to_fraction
+from recall2reason.judge.arith import NUMBER, evaluate, format_number, numbers, stated_numbers, to_fraction
 from recall2reason.judge.categories import NO_ERROR
 from recall2reason.vote.endings import last_boxed
 
@@ -159,7 +159,7 @@ def parse_gsm8k(question: str, answer: str) -> Optional[Solution]:
 
 
 def question_numbers(question: str) -> set[Fraction]:
-    return set(numbers(question))
+    return stated_numbers(question)
 
 
 def expr_numbers(expr: str) -> list[Fraction]:

@@ -54,6 +54,7 @@ class BatchStatus:
 class Backend(abc.ABC):
     name: str
     paid: bool = True  # paid backends go through the cache and the ledger's dollars
+    coverage: tuple[str, ...] = ()  # categories the backend detects only in part, said in every report
 
     @abc.abstractmethod
     async def judge(self, item: Item) -> Reply: ...
