@@ -17,7 +17,7 @@ def test_paper_study_plans_every_job_offline():
     assert counts["pretrain"] == 13
     assert counts["sample"] == 26 and counts["vote"] == 26 and counts["judge"] == 26
     assert counts["tokenizer"] == counts["tokenize"] == 1 and counts["eval_set"] == 2
-    for rule in ("table1", "table7", "extraction", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination"):
+    for rule in ("table1", "table7", "extraction", "judge_validation", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination"):
         assert counts[rule] == 1, rule
 
 

@@ -175,7 +175,7 @@ rule gpu_seconds:  # beyond the paper: accuracy vs measured sampling GPU-seconds
 
 TABLES = [
     f"{R}/tables/{t}.{ext}" for t in ("table1", "table7") for ext in ("csv", "md", "tex")
-] + [f"{R}/tables/extraction.{ext}" for ext in ("csv", "md")]
+] + [f"{R}/tables/extraction.{ext}" for ext in ("csv", "md")] + [f"{R}/tables/judge_validation.md"]
 FIGURES = [
     f"{R}/figures/{f}.{ext}"
     for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds")

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--max-dollars", type=float, default=5.0, help="refuse to run above this estimated cost (default 5)")
     v.add_argument("--json", help="write the full report (and every item's labels) here")
     v.add_argument("--ledger", help="write the calls / tokens / dollars ledger here")
+    v.add_argument("--md", help="write the confusion matrix and per-category figures as Markdown here")
 
     for sp in (r, e, v):  # accept the shared options after the subcommand too
         sp.add_argument("--cfg", default=argparse.SUPPRESS, help="the judge: section as JSON or @file")
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 def validate_cli(cfg: JudgeConfig, args: argparse.Namespace) -> int:
     from recall2reason.common import write_json
     from recall2reason.judge.estimate import format_estimate
-    from recall2reason.judge.validate import ValidationRefused, format_report, validate
+    from recall2reason.common import atomic_write
+    from recall2reason.judge.validate import ValidationRefused, format_markdown, format_report, validate
     from recall2reason.judge.validation_set import DEFAULT_PATH
 
     try:
@@ -104,6 +106,9 @@ def validate_cli(cfg: JudgeConfig, args: argparse.Namespace) -> int:
         write_json(args.json, report)
     if args.ledger:
         write_json(args.ledger, report["ledger"])
+    if args.md:
+        with atomic_write(args.md) as f:
+            f.write(format_markdown(report))
     return 0
 
 

@@ -194,4 +194,29 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ValidationRefused", "format_report", "validate", "validation_items"]
+def format_markdown(rep: dict) -> str:
+    """The report's tables in Markdown (``tables/judge_validation.md`` of the DAG)."""
+    o = rep["overall"]
+    out = [f"**The judge against known labels**: backend `{rep['backend']}` (`{rep['judge_model']}`), {o['items']} "
+           f"validation items, Cohen's kappa **{o['cohen_kappa']:.3f}** (groups {o['cohen_kappa_groups']:.3f}), "
+           f"accuracy {100 * o['accuracy']:.1f} %, is_correct agreement {100 * o['is_correct_agreement']:.1f} %, "
+           f"judge errors {o['judge_errors']}.", ""]  # fmt: skip
+    for note in rep["coverage"]:
+        out.append(f"The `{rep['backend']}` backend detects {note}.")
+    if "repeat_stability" in rep:
+        s = rep["repeat_stability"]
+        out.append(f"Judged {s['repeats']} times per item: the same label throughout for {100 * s['unanimous_share']:.1f} % "
+                   f"of the items, Fleiss' kappa {s['fleiss_kappa']:.3f}.")  # fmt: skip
+    out += ["", "| injected \\ judged | " + " | ".join(SHORT.get(c, c) for c in next(iter(rep["confusion"].values()))) + " |",
+            "|:--|" + "--:|" * len(next(iter(rep["confusion"].values())))]  # fmt: skip
+    for t, row in rep["confusion"].items():
+        out.append(f"| {t} | " + " | ".join(str(v) for v in row.values()) + " |")
+    out += ["", "| category | precision % | recall % | F1 % | items |", "|:--|--:|--:|--:|--:|"]
+    for lab, m in rep["per_label"].items():
+        out.append(f"| {lab} | {_pct(m['precision']).strip()} | {_pct(m['recall']).strip()} | {_pct(m['f1']).strip()} | {m['support']} |")
+    c = rep["cost"]
+    out += ["", f"Cost: {c['calls_this_run']} calls this run ({c['cache_hits']} cache hits), ${c['dollars_total']:.4f} for all answers behind it."]
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["ValidationRefused", "format_markdown", "format_report", "validate", "validation_items"]
