@@ -28,7 +28,7 @@ KV, CALC, NONE = "Key-Value Binding Error", "Calculation Error", "No Error"
 def test_rules_offline_on_the_committed_set(tmp_path, capsys):
     out = tmp_path / "report.json"
     assert main(["validate", "--cfg", json.dumps({"backend": "rules"}), "--json", str(out),
-                 "--ledger", str(tmp_path / "ledger.json")]) == 0  # fmt: skip
+                 "--ledger", str(tmp_path / "ledger.json"), "--md", str(tmp_path / "v.md")]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "0 calls" in text and "confusion matrix" in text and "Cohen's kappa" in text
     assert "the rules backend detects Procedural Retrieval Error: only" in text
@@ -40,6 +40,8 @@ def test_rules_offline_on_the_committed_set(tmp_path, capsys):
     assert rep["overall"]["cohen_kappa"] >= 0.88, rep["overall"]
     assert rep["per_label"][CALC]["recall"] >= 0.95 and rep["per_label"][NONE]["precision"] == 1.0
     assert rep["cost"]["calls_this_run"] == 0 and read_json(tmp_path / "ledger.json")["coverage"] == rep["coverage"]
+    md = (tmp_path / "v.md").read_text()
+    assert f"Cohen's kappa **{rep['overall']['cohen_kappa']:.3f}**" in md and "| Calculation Error | " in md
 
 
 def test_rules_on_the_papers_examples():

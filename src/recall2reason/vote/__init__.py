@@ -1,4 +1,6 @@
-"""vote: math-verify answer extraction, answer clustering and majority-vote curves.
+"""vote: final-answer extraction (the last ``\\boxed{}`` / ``The answer is`` / ``####`` ending,
+parsed by math-verify: :func:`recall2reason.vote.extract.extract_answer`), answer clustering
+and majority-vote curves.
 
 Reads an eval set and the sample part files of one (model, dataset); writes
 ``<dataset>.problems.jsonl`` (per-problem groups and per-sample correctness, read by the
