@@ -83,7 +83,7 @@ def agreement_with_truth(truth: list[str], pred: list[str], truth_correct: list[
 def validate(
     cfg: JudgeConfig,
     set_path: str | Path = DEFAULT_PATH,
-    cache_dir: str | Path = "results/.cache/judge",
+    cache_dir: Optional[str | Path] = "results/.cache/judge",  # paid backends only
     repeats: int = 1,
     max_dollars: float = 5.0,
     backend: Optional[Backend] = None,
@@ -179,7 +179,8 @@ def format_report(rep: dict) -> str:
         lines.append(f"  {name}: {a['items']} items, accuracy {100 * a['accuracy']:.1f} %, Cohen's kappa "
                      f"{a['cohen_kappa']:.3f} (groups A/B/C/None: {a['cohen_kappa_groups']:.3f}), is_correct agreement "
                      f"{100 * a['is_correct_agreement']:.1f} %, judge errors {a['judge_errors']}")  # fmt: skip
-    lines.append(f"  math-verify's is_correct agrees with the labels on {100 * rep['math_verify_is_correct_agreement']:.1f} % of the items")
+    mv = rep["math_verify_is_correct_agreement"]
+    lines.append(f"  math-verify's is_correct agrees with the labels on {100 * mv:.1f} % of the items")
     if "repeat_stability" in rep:
         s = rep["repeat_stability"]
         k = s["cohen_kappa_per_repeat"]
@@ -213,9 +214,11 @@ def format_markdown(rep: dict) -> str:
         out.append(f"| {t} | " + " | ".join(str(v) for v in row.values()) + " |")
     out += ["", "| category | precision % | recall % | F1 % | items |", "|:--|--:|--:|--:|--:|"]
     for lab, m in rep["per_label"].items():
-        out.append(f"| {lab} | {_pct(m['precision']).strip()} | {_pct(m['recall']).strip()} | {_pct(m['f1']).strip()} | {m['support']} |")
+        cells = [_pct(m[k]).strip() for k in ("precision", "recall", "f1")]
+        out.append(f"| {lab} | {' | '.join(cells)} | {m['support']} |")
     c = rep["cost"]
-    out += ["", f"Cost: {c['calls_this_run']} calls this run ({c['cache_hits']} cache hits), ${c['dollars_total']:.4f} for all answers behind it."]
+    out += ["", f"Cost: {c['calls_this_run']} calls this run ({c['cache_hits']} cache hits), "
+                f"${c['dollars_total']:.4f} for all answers behind it."]  # fmt: skip
     return "\n".join(out) + "\n"
 
 

@@ -447,7 +447,8 @@ def inject_conceptual(sol: Solution, rng: random.Random) -> Injected:
     k, const, _ = rng.choice(steps)
     wrong = Fraction(WRONG_DEFINITION[int(const)])
     # the wrong definition is believed on the whole line: "over 48 weeks (1 year) ... 48*3"
-    out = change_step(sol, k, lambda piece: replace_all(piece, {const: wrong}), expr=substitute_expr(sol.calcs[k].expr, {const: wrong}))
+    out = change_step(sol, k, lambda piece: replace_all(piece, {const: wrong}),
+                      expr=substitute_expr(sol.calcs[k].expr, {const: wrong}))
     return _finish(out, f"step {k + 1} takes {format_number(const)} as {format_number(wrong)} (a wrong definition)")
 
 

@@ -11,6 +11,7 @@ level). Run ``python -m recall2reason.vote --help``.
 Only light modules are imported here; math-verify is loaded when answers are parsed.
 """
 
-from recall2reason.vote.extract import EOS_MARKERS, cut_completion, last_boxed
+from recall2reason.vote.endings import last_boxed
+from recall2reason.vote.extract import EOS_MARKERS, cut_completion
 
 __all__ = ["EOS_MARKERS", "cut_completion", "last_boxed"]

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Iterator
 
 from recall2reason.common.io import atomic_write
-from recall2reason.vote.extract import cut_completion, extract_answer, last_boxed, parse_gold, parse_text, verify_pair
+from recall2reason.vote.endings import last_boxed
+from recall2reason.vote.extract import cut_completion, extract_answer, parse_gold, parse_text, verify_pair
 
 PREAMBLE = "First, 3 + 4 = 7 and 2 * 5 = 10, so 10 - 7 = 3 is left.\n"
 

@@ -1,4 +1,5 @@
-"""Answer extraction with math-verify 0.9: cut completions, parse gold and model answers.
+"""Answer extraction with math-verify 0.9: cut completions, read their final answers (the last
+ending, :mod:`recall2reason.vote.endings`), parse gold and model answers, compare them.
 
 math-verify implements its timeouts with ``signal.alarm``, which only works in a process's
 main thread; the stage therefore runs these functions in a process pool (one main thread
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recall2reason.data.template import NEW_PROBLEM_MARKER
-from recall2reason.vote.endings import final_answer_span, has_ending, last_boxed, strip_closing  # noqa: F401 (last_boxed: re-exported)
+from recall2reason.vote.endings import final_answer_span, has_ending, strip_closing
 
 # Literal end-of-sequence markers a decoder may leave in the text (SentencePiece / GPT-2 style).
 EOS_MARKERS: tuple[str, ...] = ("</s>", "<|endoftext|>")
@@ -26,8 +27,8 @@ NEW_PROBLEM_MARKERS: tuple[str, ...] = (NEW_PROBLEM_MARKER,)
 def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str:
     """The completion up to the first EOS marker or new-problem boundary ("Question:").
 
-    math-verify takes the rightmost answer in a text, so anything the model generates after
-    its own answer (``#### 18\\n\\nQuestion: Tom has 5 apples ...``) must go before parsing.
+    The last ending wins, so anything the model generates after its own answer
+    (``#### 18\\n\\nQuestion: Tom has 5 apples ... #### 12``) must go before parsing.
     """
     cut = len(text)
     for marker in (*eos_markers, *NEW_PROBLEM_MARKERS):
@@ -84,11 +85,9 @@ def parse_text(text: str, timeout_s: float, stats: Stats | None = None, boxed_on
     from math_verify.errors import TimeoutException
 
     stats = stats if stats is not None else Stats()
-    config = [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)] if boxed_only else None
+    boxed = {"extraction_config": [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)]}
     try:
-        value = parse(
-            text, *([config] if config else []), parsing_timeout=_alarm_seconds(timeout_s), raise_on_error=True
-        )
+        value = parse(text, parsing_timeout=_alarm_seconds(timeout_s), raise_on_error=True, **(boxed if boxed_only else {}))
     except TimeoutException:
         stats.parse_timeouts += 1
         return None

@@ -76,7 +76,9 @@ _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 # one term of a step: a number with up to three unit words ("35 miles/gallon", "2 cups per bag")
 # (a letter right after a digit is a variable, "42a"; two or more are a unit, "110km")
 _TERM = rf"\(?\s*\$?\s*(?:{_NUM})\s*%?(?:(?:\s+|/|(?=[A-Za-z]{{2}}))(?!x\b)[A-Za-z][A-Za-z/.'’-]*){{0,3}}\s*\)?"
-_STEP = re.compile(rf"(?<![\w.^_{{])(?P<lhs>{_TERM}(?:\s*[-+*/]\s*{_TERM})+)\s*=\s*\$?\s*(?:\\boxed\{{\s*)?(?P<result>-?(?:{_NUM}))")
+_STEP = re.compile(
+    rf"(?<![\w.^_{{])(?P<lhs>{_TERM}(?:\s*[-+*/]\s*{_TERM})+)\s*=\s*\$?\s*(?:\\boxed\{{\s*)?(?P<result>-?(?:{_NUM}))"
+)
 _UNIT_WORDS = re.compile(r"(?<=[\d%\s])/?[A-Za-z][A-Za-z/.'’-]*")
 _WORDS = re.compile(r"[a-z]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
@@ -263,12 +265,13 @@ def _classify_step(all_steps: list[Step], culprit: int, facts: Facts) -> dict:
     earlier = {s.result for s in before}
     unknown = [x for x in step.operands if x not in facts.known and x not in earlier]
     match = facts.resembling(step, culprit)
-    ref, extra, missing = match if match else (None, Counter(), Counter())
+    _, extra, missing = match if match else (None, Counter(), Counter())
     x, y = (next(iter(extra)), next(iter(missing))) if extra else (None, None)
     # a unit / percent constant handled wrongly: a parametric-memory error, whatever came before
     flipped = [r for r in facts.ref_steps if Counter(r.operands) == Counter(step.operands) and r.ops != step.ops]
     if flipped and set(step.operands) & UNIT_CONSTANTS:
-        return _verdict(PR, f"It uses {'/'.join(sorted(step.ops))} where the conversion needs {'/'.join(sorted(flipped[0].ops))}.", quote)
+        used, needed = "/".join(sorted(step.ops)), "/".join(sorted(flipped[0].ops))
+        return _verdict(PR, f"It uses {used} where the conversion needs {needed}.", quote)
     if extra and y in UNIT_CONSTANTS and y not in facts.question and x not in facts.question:
         return _verdict(CK, f"It takes {_fmt(y)} as {_fmt(x)}: a unit's definition misremembered.", quote)
     # a plan of its own: shorter than the reference's, and none of its steps uses or reaches one of
