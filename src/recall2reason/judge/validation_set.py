@@ -34,13 +34,17 @@ Seeded: the same data, seed and sizes give the same file. Written to
 
     python -m recall2reason.judge.validation_set --data ../shared/data --out src/recall2reason/judge/data/validation_v1.jsonl
 
-Hand-checked (2026-12-06): 3 items of every category drawn at random (seed 7) from the committed
-file, 36 in all, read against their question and reference: each has the intended single error,
-carried through the later steps, and a final answer that differs from the gold (except No
-Error). About 70 items of earlier drafts were read too; their faults were fixed here, not in the
-file: numbers of fractions (the 4 of 1/4) misread, a pulled-in number already in the same step,
-a "unit constant" that was a step's result, an intermediate value equal to a given number,
-arithmetic the reference does without an annotation, MATH cuts inside ``[asy]`` or ``align``.
+Hand-checked (2026-12-06): 2 items of every category drawn at random (seed 11) from the file as
+committed but for the last fix below, 3 of its Conceptual Knowledge Gap items after it, and 3 per
+category (seed 7) of the draft before, about 65 in all, read against their question and
+reference: each has the intended single error, carried through the later steps, and a final
+answer that differs from the gold (except No Error). About 70 items of earlier drafts were read
+too; their faults were fixed here, not in the file: numbers of fractions (the 4 of 1/4) misread,
+a pulled-in number already in the same step, a "unit constant" that was a step's result or a
+number word of the question ("seven times"), an intermediate value equal to a given number,
+arithmetic the reference does without an annotation, MATH cuts inside ``[asy]`` or ``align``,
+and (the last fix) a misremembered unit constant that the line does not show ("900 minutes =
+9 hours").
 Known limits: a line may still mention a number the error changed elsewhere ("needs 7 boxes ...
 2*0.25"); some labels are debatable by the taxonomy's own definitions: a Context Synthesis item
 whose pulled-in number is another quantity of the question reads like a Key-Value Binding
@@ -446,9 +450,12 @@ def inject_conceptual(sol: Solution, rng: random.Random) -> Injected:
         return None
     k, const, _ = rng.choice(steps)
     wrong = Fraction(WRONG_DEFINITION[int(const)])
-    # the wrong definition is believed on the whole line: "over 48 weeks (1 year) ... 48*3"
-    out = change_step(sol, k, lambda piece: replace_all(piece, {const: wrong}),
-                      expr=substitute_expr(sol.calcs[k].expr, {const: wrong}))
+    # the wrong definition is believed on the whole line ("over 48 weeks (1 year) ... 48*3"),
+    # which must show the constant ("900 minutes = 15 hours" would only show a wrong result)
+    def believe(piece: str) -> Optional[str]:
+        return replace_all(piece, {const: wrong}) if const in numbers(piece) else None
+
+    out = change_step(sol, k, believe, expr=substitute_expr(sol.calcs[k].expr, {const: wrong}))
     return _finish(out, f"step {k + 1} takes {format_number(const)} as {format_number(wrong)} (a wrong definition)")
 
 
