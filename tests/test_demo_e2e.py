@@ -11,7 +11,8 @@ from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.slow
 
-TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7", "recall") for e in ("csv", "md", "tex")]
+TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7", "recall") for e in ("csv", "md", "tex")] + [
+    "tables/extraction.csv", "tables/extraction.md", "tables/judge_validation.md"]
 FIGURES = [f"figures/{f}.{e}" for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "recall", "recall_vs_reasoning")
            for e in ("pdf", "png")]
 

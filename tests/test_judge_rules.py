@@ -1,5 +1,6 @@
-"""The offline rules backend on hand-made cases of each category it can emit, messy text, and
-the prompt template / answer validation shared by every backend."""
+"""The offline rules backend on hand-made cases of each category, messy text, and the prompt
+template / answer validation shared by every backend. (Its agreement with the validation set's
+labels is measured in test_judge_validate.py.)"""
 
 from __future__ import annotations
 
@@ -74,11 +75,41 @@ def test_rules_never_crash_on_messy_text(text):
     assert v["error_category"] in ALL_LABELS
 
 
-def test_rules_never_emit_group_b():
-    emitted = set()
-    for text in ("9 * 2 = 19", "61 eggs", "", "16 - 3 = 13\n16 - 4 = 12\n12 * 2 = 24", "16 - 3 - 4 = 9"):
-        emitted.add(classify(item(text, answer="9"))["error_category"])
-    assert not emitted & {c for c, g in CATEGORIES.items() if g == "B"}
+Q_HOURS = "Tom runs for 120 minutes every day. How many hours does he run in 3 days?"
+REF_HOURS = "He runs 120 / 60 = <<120/60=2>>2 hours a day.\nIn 3 days he runs 2 * 3 = <<2*3=6>>6 hours.\n#### 6"
+
+
+@pytest.mark.parametrize(
+    "completion, answer, category",
+    [
+        ("He runs 120 * 60 = 7200 hours a day.\nIn 3 days he runs 7200 * 3 = 21600 hours.", "21600",
+         "Procedural Retrieval Error"),  # the conversion the wrong way round
+        ("He runs 120 / 100 = 1.2 hours a day.\nIn 3 days he runs 1.2 * 3 = 3.6 hours.", "3.6",
+         "Conceptual Knowledge Gap"),  # an hour of 100 minutes
+        ("He runs 120 / 60 = 2 hours a day.\nThe answer is 2", "2", "Goal Interpretation Error"),
+        ("Tom runs for 210 minutes every day.\nHe runs 210 / 60 = 3.5 hours a day.\nIn 3 days he runs 3.5 * 3 = 10.5 hours.",
+         "10.5", "Key-Value Binding Error"),  # the fact restated with another number
+        ("He runs 120 / 60 = 2 hours a day.\nIn 3 days he runs 2 * 4 = 8 hours.", "8", "Key-Value Binding Error"),
+        ("In all, 120 + 3 = 123 hours.", "123", "Flawed Logical Synthesis"),  # a plan of its own
+    ],
+)  # fmt: skip
+def test_rules_compare_with_the_reference(completion, answer, category):
+    v = classify(item(completion, answer=answer, question=Q_HOURS, reference=REF_HOURS, gold="6"))
+    assert v["error_category"] == category, v
+
+
+def test_rules_another_route_is_no_error_in_itself():
+    # 3 + 4 = 7 is not a step of the reference, but 16 - 7 = 9 is: a route, the slip comes later
+    v = classify(item("She uses 3 + 4 = 7 eggs.\n16 - 7 = 9 eggs are left.\n9 * 2 = 20 dollars.", answer="20"))
+    assert v["error_category"] == "Calculation Error" and v["erroneous_step_quote"] == "9 * 2 = 20 dollars."
+
+
+def test_rules_state_what_they_only_partly_detect():
+    from recall2reason.judge.backends.rules import COVERAGE, RulesBackend
+
+    assert RulesBackend().coverage == COVERAGE
+    assert any(c.startswith("Procedural Retrieval Error") for c in COVERAGE)
+    assert any(c.startswith("Conceptual Knowledge Gap") for c in COVERAGE)
 
 
 def test_prompt_is_the_paper_template_filled_once():

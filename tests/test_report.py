@@ -97,6 +97,35 @@ def test_table_bad_input_names_file_and_keeps_old_output(tmp_path, caplog):
     assert rc == 2 and "--names" in caplog.text
 
 
+def _problems(path, rows):
+    """vote problems.jsonl with (n, no_answer, no_ending) per problem."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": f"p{i}", "n": n, "no_answer": a, "no_ending": e}) + "\n"
+                            for i, (n, a, e) in enumerate(rows)))  # fmt: skip
+    return str(path)
+
+
+def test_extraction_table_counts_no_answers(tmp_path, caplog):
+    files = [
+        _problems(tmp_path / "vote" / "gdn50" / "gsm8k.problems.jsonl", [(8, 2, 1), (8, 0, 0)]),
+        _problems(tmp_path / "vote" / "gdn50" / "math500.problems.jsonl", [(8, 8, 8)]),
+        _problems(tmp_path / "vote" / "transformer" / "gsm8k.problems.jsonl", [(8, 1, 0), (8, 0, 0)]),
+    ]
+    out_csv, out_md = tmp_path / "extraction.csv", tmp_path / "extraction.md"
+    args = ["extraction", "--cfg", CFG, "--problems", *files, "--out-csv", str(out_csv), "--out-md", str(out_md)]
+    assert main(args) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["model"], r["dataset"]) for r in rows] == [("transformer", "gsm8k"), ("gdn50", "gsm8k"), ("gdn50", "math500")]
+    assert rows[1] == {"model": "gdn50", "dataset": "gsm8k", "problems": "2", "completions": "16", "no_answer": "2",
+                       "no_answer_pct": "12.50", "no_ending": "1", "unreadable": "1"}  # fmt: skip
+    md = out_md.read_text()
+    assert "| Transformer | 6.2 | 0.0 | 6.2 | - | - | - |" in md and "| GDN50 | 12.5 | 6.2 | 6.2 | 100.0 | 100.0 | 0.0 |" in md
+
+    _problems(tmp_path / "vote" / "gdn50" / "gsm8k.problems.jsonl", [(8, 2, 1), (8, 1, 3)])
+    assert main(args) == 2
+    assert f"{files[0]}:2" in caplog.text and "no_ending <= no_answer" in caplog.text
+
+
 def _figure(name, out_dir, args):
     pdf, png = out_dir / f"{name}.pdf", out_dir / f"{name}.png"
     rc = main(["figure", name, "--cfg", CFG, *args, "--out-pdf", str(pdf), "--out-png", str(png)])

@@ -1,10 +1,12 @@
-"""Cutting completions, parsing answers, clustering equal answers, scoring one problem."""
+"""Cutting completions, parsing answers, clustering equal answers, scoring one problem.
+
+The extractor's tricky cases and its measurement on every real gold are in test_vote_endings.py."""
 
 import pytest
 
 from recall2reason.vote import cut_completion, last_boxed
 from recall2reason.vote.cluster import cluster_answers, score_problem
-from recall2reason.vote.extract import gold_text, parse_answer, parse_gold, same_answer
+from recall2reason.vote.extract import extract_answer, gold_text, parse_gold, same_answer
 
 T = 5
 
@@ -13,7 +15,7 @@ def test_cut_at_new_question():
     text = "Tom pays 3 * 6 = 18.\n#### 18\n\nQuestion: Tom has 5 apples and 7 pears. How many?\nAnswer: 12"
     assert cut_completion(text) == "Tom pays 3 * 6 = 18.\n#### 18"
     # uncut, math-verify takes the rightmost number of the next problem
-    assert parse_answer(text, T).key == "18"
+    assert extract_answer(text, T).key == "18"
     from recall2reason.vote.extract import parse_text
 
     assert parse_text(text, T).key == "12"
@@ -28,8 +30,8 @@ def test_cut_at_eos_and_inline_question():
 
 
 def test_no_answer():
-    assert parse_answer("I do not know.", T) is None
-    assert parse_answer("", T) is None
+    assert extract_answer("I do not know.", T) is None
+    assert extract_answer("", T) is None
 
 
 def test_last_boxed_matches_braces():
@@ -52,12 +54,12 @@ def test_gold_styles():
 
 
 def answers(*texts):
-    return [parse_answer(t, T) for t in texts]
+    return [extract_answer(t, T) for t in texts]
 
 
 def test_cluster_merges_equal_forms():
     a = answers(
-        "so $x = 0.5$", "The answer is $\\boxed{\\frac{1}{2}}$", "hence 1/2", "\\boxed{\\frac12}",
+        "so The answer is: $x = 0.5$", "The answer is $\\boxed{\\frac{1}{2}}$", "hence #### 1/2", "\\boxed{\\frac12}",
         "$\\boxed{2\\sqrt{2}}$", "$\\boxed{\\sqrt{8}}$", "#### 3", "nothing here",
     )
     assert a[-1] is None
@@ -78,7 +80,7 @@ def test_score_problem_row_and_curves():
     texts = [
         "6 * 3 = 18. #### 18\n\nQuestion: Tom has 5 apples",  # correct once cut
         "The answer is $\\boxed{18}$.",
-        "so 18.0 dollars",
+        "so the answer is 18.0 dollars",
         "#### 17",
         "#### 17",
         "#### 17",

@@ -31,7 +31,7 @@ def eval_rows():
 
 TEXTS = {
     "a": ["\\boxed{18}", "\\boxed{18} Question: what is 2+2? \\boxed{4}", "\\boxed{17}", "no idea"],
-    "b": ["\\boxed{0.5}", "\\boxed{3}", "\\boxed{3}", "1/2"],
+    "b": ["\\boxed{0.5}", "\\boxed{3}", "\\boxed{3}", "The answer is: 1/2"],
     "c": ["\\boxed{\\sqrt{2}}", "\\boxed{\\sqrt{2}}", "\\boxed{\\sqrt{2}}", "\\boxed{\\sqrt{5}}"],
 }
 
@@ -64,7 +64,8 @@ def test_end_to_end(files):
     rows = [json.loads(line) for line in open(out["problems.jsonl"])]
     assert [r["id"] for r in rows] == ["a", "b", "c"]
     a, b, c = rows
-    assert a["correct"] == [True, True, False, False] and a["answers"][3] is None and a["no_answer"] == 1
+    assert a["correct"] == [True, True, False, False] and a["answers"][3] is None
+    assert a["no_answer"] == 1 and a["no_ending"] == 1 and b["no_answer"] == 0
     assert b["correct"] == [True, False, False, True]
     assert {g["answer"]: (g["size"], g["correct"]) for g in b["groups"]} == {"1/2": (2, True), "3": (2, False)}
     assert sorted(b["groups"][0]["samples"] + b["groups"][1]["samples"]) == [0, 1, 2, 3]
@@ -94,6 +95,9 @@ def test_end_to_end(files):
     assert float(keyed["subject", "Algebra", 4]["maj_exact"]) == pytest.approx(0.75, abs=1e-6)
     assert float(keyed["level", "3", 1]["pass_k"]) == pytest.approx(0.25, abs=1e-6)
     assert float(keyed["subject", "Geometry", 4]["pass_k"]) == 0
+    # share of completions without an answer: 1 of a's 4, none of b's or c's
+    assert float(keyed["all", "all", 1]["no_answer"]) == pytest.approx(1 / 12, abs=1e-6)
+    assert float(keyed["subject", "Algebra", 4]["no_answer"]) == pytest.approx(1 / 8, abs=1e-6)
 
 
 def test_pool_matches_in_process(files):

@@ -19,8 +19,8 @@ def test_paper_study_plans_every_job_offline():
     assert counts["sample"] == 26 and counts["vote"] == 26 and counts["judge"] == 26
     assert counts["tokenizer"] == counts["tokenize"] == 1 and counts["eval_set"] == 2
     assert counts["probe"] == 13 and counts["probe_set"] == 1
-    for rule in ("table1", "table7", "fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "contamination",
-                 "recall", "recall_vs_reasoning", "recall_table"):
+    for rule in ("table1", "table7", "extraction", "judge_validation", "fig2", "fig3", "fig4", "fig5", "fig9",
+                 "gpu_seconds", "contamination", "recall", "recall_vs_reasoning", "recall_table"):
         assert counts[rule] == 1, rule
 
 

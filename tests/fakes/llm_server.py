@@ -3,6 +3,7 @@
 The fake reads the "Generated Answer" out of the judge prompt and acts on markers in it:
 
   [[cat:NAME]]        answer with category NAME (is_correct false); default: No Error
+  [[flip:NAME]]       category NAME on the 1st, 3rd, ... request of this answer, No Error on the others
   [[429]]             first request: HTTP 429, then normal answers
   [[500once]]         first request: HTTP 500, then normal answers
   [[500]]             always HTTP 500
@@ -123,6 +124,8 @@ class FakeLLM:
             return 200, "Sure! The answer is correct.", False
         category = "No Error"
         if m := re.search(r"\[\[cat:([^\]]+)\]\]", answer):
+            category = m.group(1)
+        if (m := re.search(r"\[\[flip:([^\]]+)\]\]", answer)) and n % 2 == 0:
             category = m.group(1)
         if "[[unknown]]" in answer:
             category = "Banana Error"

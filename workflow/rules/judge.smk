@@ -28,3 +28,24 @@ rule judge:
         " --dataset {wildcards.dataset} --eval {input.eval:q} --samples {input.samples:q}"
         " --vote {input.vote:q} --cache {params.cache_dir:q} --out {output.judgements:q}"
         " --ledger {output.ledger:q} > {log:q} 2>&1"
+
+
+rule judge_validation:  # the judge backend against the validation set's known labels
+    input:
+        Path(workflow.basedir) / "src/recall2reason/judge/data/validation_v1.jsonl",
+    output:
+        report=f"{R}/judge/validation.json",
+        md=report_out(f"{R}/tables/judge_validation.md", "judge_validation", "Tables"),
+    params:
+        # the keys that decide a verdict (first_k and the like only decide which completions)
+        cfg=cfg_json({k: v for k, v in config["judge"].items() if k != "first_k"}),
+        cache_dir=f"{R}/.cache/judge",
+    log:
+        f"{R}/logs/judge/validation.log",
+    benchmark:
+        f"{R}/benchmarks/judge/validation.tsv"
+    conda:
+        "../../envs/judge.yaml"
+    shell:
+        "python -m recall2reason.judge validate --cfg {params.cfg:q} --set {input:q} --cache {params.cache_dir:q}"
+        " --json {output.report:q} --md {output.md:q} > {log:q} 2>&1"

@@ -40,6 +40,25 @@ use rule table1 as table7 with:
         f"{R}/benchmarks/report/table7.tsv"
 
 
+rule extraction:  # completions without an answer, per model and eval set (they count as wrong)
+    input:
+        expand(f"{R}/vote/{{model}}/{{dataset}}.problems.jsonl", model=MODELS, dataset=[GSM8K, MATH500]),
+    output:
+        csv=report_out(f"{R}/tables/extraction.csv", "extraction", "Tables"),
+        md=f"{R}/tables/extraction.md",
+    params:
+        cfg=REPORT_CFG,
+    log:
+        f"{R}/logs/report/extraction.log",
+    benchmark:
+        f"{R}/benchmarks/report/extraction.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m recall2reason.report extraction --cfg {params.cfg:q} --problems {input:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
 rule fig2:  # accuracy vs N under majority voting, GSM8K
     input:
         curves(GSM8K),
@@ -220,7 +239,9 @@ rule recall_table:  # the same per model, with the rank correlations
 
 TABLES = [
     f"{R}/tables/{t}.{ext}" for t in ("table1", "table7", "recall") for ext in ("csv", "md", "tex")
-] + [f"{R}/tables/recall_correlation.csv"]
+] + [f"{R}/tables/recall_correlation.csv"] + [f"{R}/tables/extraction.{ext}" for ext in ("csv", "md")] + [
+    f"{R}/tables/judge_validation.md"
+]
 FIGURES = [
     f"{R}/figures/{f}.{ext}"
     for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "recall", "recall_vs_reasoning")

@@ -1,8 +1,9 @@
 """Judge stage: classify the first completions of every problem into the paper's error taxonomy.
 
 ``python -m recall2reason.judge run ...`` (one model x eval set), ``... estimate ...`` (calls and
-dollars before spending). Importing this package needs neither network nor an LLM SDK: the
-Snakefile calls :func:`preflight` before any job runs (and warns with it in a dry run).
+dollars before spending), ``... validate ...`` (a backend against the validation set's known
+labels). Importing this package needs neither network nor an LLM SDK: the Snakefile calls
+:func:`preflight` before any job runs (and warns with it in a dry run).
 """
 
 from __future__ import annotations

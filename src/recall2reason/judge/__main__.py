@@ -1,4 +1,5 @@
-"""CLI of the judge stage: ``run`` (judge one model x eval set) and ``estimate`` (before spending)."""
+"""CLI of the judge stage: ``run`` (judge one model x eval set), ``estimate`` (before spending) and
+``validate`` (a backend measured on completions with known error categories)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--cache", help="cache directory: answers in it are not counted")
     e.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    for sp in (r, e):  # accept the shared options after the subcommand too
+    v = sub.add_parser("validate", help="measure a backend on the validation set (known labels): kappa, confusion, cost")
+    v.add_argument("--set", default=None, help="validation items jsonl (default: the committed judge/data/validation_v1.jsonl)")
+    v.add_argument("--cache", default="results/.cache/judge", help="cache directory of paid answers (default: the study's)")
+    v.add_argument("--repeats", type=int, default=1, help="judge every item N times and report label agreement")
+    v.add_argument("--max-dollars", type=float, default=5.0, help="refuse to run above this estimated cost (default 5)")
+    v.add_argument("--json", help="write the full report (and every item's labels) here")
+    v.add_argument("--ledger", help="write the calls / tokens / dollars ledger here")
+    v.add_argument("--md", help="write the confusion matrix and per-category figures as Markdown here")
+
+    for sp in (r, e, v):  # accept the shared options after the subcommand too
         sp.add_argument("--cfg", default=argparse.SUPPRESS, help="the judge: section as JSON or @file")
         sp.add_argument("--log-level", default=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -59,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if (problem := preflight(load_cfg_arg(args.cfg or ""))) is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
+        if args.cmd == "validate":
+            return validate_cli(cfg, args)
         run(
             cfg,
             model_name=args.model_name,
@@ -73,6 +85,30 @@ def main(argv: list[str] | None = None) -> int:
     except (InputFileError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def validate_cli(cfg: JudgeConfig, args: argparse.Namespace) -> int:
+    from recall2reason.common import write_json
+    from recall2reason.judge.estimate import format_estimate
+    from recall2reason.common import atomic_write
+    from recall2reason.judge.validate import ValidationRefused, format_markdown, format_report, validate
+    from recall2reason.judge.validation_set import DEFAULT_PATH
+
+    try:
+        report = validate(cfg, args.set or DEFAULT_PATH, args.cache, args.repeats, args.max_dollars,
+                          on_estimate=lambda est: print(format_estimate(est), flush=True))  # fmt: skip
+    except (ValidationRefused, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json:
+        write_json(args.json, report)
+    if args.ledger:
+        write_json(args.ledger, report["ledger"])
+    if args.md:
+        with atomic_write(args.md) as f:
+            f.write(format_markdown(report))
     return 0
 
 

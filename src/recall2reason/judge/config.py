@@ -33,6 +33,7 @@ class JudgeConfig:
     requests_per_minute: float = 4000
     base_url: Optional[str] = None  # gemini: API endpoint override; openai: server URL (required)
     max_output_tokens: int = 1024
+    temperature: float = 0.0  # > 0 samples the judge's answer (for `validate --repeats`: its label variance)
     timeout_s: float = 120.0  # one HTTP request
     retry: Retry = field(default_factory=Retry)
     max_failed_frac: float = 0.0  # items whose API calls all failed: above this share the stage fails
@@ -53,6 +54,8 @@ class JudgeConfig:
             raise ConfigError(f"judge.concurrency: must be >= 1, got {self.concurrency}")
         if self.requests_per_minute <= 0:
             raise ConfigError("judge.requests_per_minute: must be > 0")
+        if not 0 <= self.temperature <= 2:
+            raise ConfigError(f"judge.temperature: must be in [0, 2], got {self.temperature}")
         if self.retry.attempts < 1:
             raise ConfigError("judge.retry.attempts: must be >= 1")
         if self.batch and self.backend != "gemini":

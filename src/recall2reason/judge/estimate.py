@@ -11,11 +11,32 @@ from pathlib import Path
 from typing import Optional
 
 from recall2reason.common import formats, read_jsonl
+from recall2reason.judge.backends.base import Item
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.prompt import render, template
 from recall2reason.judge.run import dollars, item_key, load_items
 
 CHARS_PER_TOKEN = 4.0
+
+
+def uncached(cfg: JudgeConfig, items: list[Item], cache_dir: Optional[str | Path]) -> list[Item]:
+    """The items whose answers are not yet in ``cache_dir`` (all of them without a cache)."""
+    if cache_dir is None or cfg.backend == "rules" or not (Path(cache_dir) / "judge.sqlite").exists():
+        return items
+    from recall2reason.judge.cache import JudgeCache
+
+    cache = JudgeCache(cache_dir)
+    done = cache.keys()
+    cache.close()
+    return [it for it in items if item_key(cfg, it) not in done]
+
+
+def estimate_items(cfg: JudgeConfig, items: list[Item], name: str, cache_dir: Optional[str | Path] = None) -> dict:
+    """Expected calls, tokens and dollars of judging ``items`` (those in the cache cost nothing)."""
+    todo = uncached(cfg, items, cache_dir)
+    per_set = [{"eval": name, "calls": len(todo), "tokens_in": int(sum(len(it.prompt) for it in todo) / CHARS_PER_TOKEN),
+                "tokens_out": len(todo) * cfg.est_output_tokens}]  # fmt: skip
+    return summarize(cfg, per_set, 1)
 
 
 def estimate(
@@ -27,32 +48,25 @@ def estimate(
     vote_path: Optional[str | Path] = None,
     cache_dir: Optional[str | Path] = None,
 ) -> dict:
+    if sample_paths:
+        if len(eval_paths) != 1 or vote_path is None:
+            raise ValueError("--samples needs exactly one --eval file and its --vote file")
+        return estimate_items(cfg, load_items(cfg, eval_paths[0], sample_paths, vote_path), str(eval_paths[0]), cache_dir)
     per_set = []
     for path in eval_paths:
-        if sample_paths:
-            if len(eval_paths) != 1 or vote_path is None:
-                raise ValueError("--samples needs exactly one --eval file and its --vote file")
-            items = load_items(cfg, path, sample_paths, vote_path)
-            if cache_dir is not None and cfg.backend != "rules" and (Path(cache_dir) / "judge.sqlite").exists():
-                from recall2reason.judge.cache import JudgeCache
+        problems = list(read_jsonl(path, formats.EVAL_SET))
+        calls = len(problems) * cfg.first_k * n_models
+        base = sum(len(render(p["question"], p.get("reference_solution") or "", "")) for p in problems)
+        chars = (base * cfg.first_k + calls // max(n_models, 1) * completion_tokens * CHARS_PER_TOKEN) * n_models
+        per_set.append({"eval": str(path), "calls": calls, "tokens_in": int(chars / CHARS_PER_TOKEN),
+                        "tokens_out": calls * cfg.est_output_tokens})  # fmt: skip
+    return summarize(cfg, per_set, n_models)
 
-                cache = JudgeCache(cache_dir)
-                done = cache.keys()
-                cache.close()
-                items = [it for it in items if item_key(cfg, it) not in done]
-            chars = sum(len(it.prompt) for it in items)
-            calls = len(items)
-        else:
-            problems = list(read_jsonl(path, formats.EVAL_SET))
-            calls = len(problems) * cfg.first_k * n_models
-            base = sum(len(render(p["question"], p.get("reference_solution") or "", "")) for p in problems)
-            chars = (base * cfg.first_k + calls // max(n_models, 1) * completion_tokens * CHARS_PER_TOKEN) * n_models
-        tin = int(chars / CHARS_PER_TOKEN)
-        tout = calls * cfg.est_output_tokens
-        per_set.append({"eval": str(path), "calls": calls, "tokens_in": tin, "tokens_out": tout})
+
+def summarize(cfg: JudgeConfig, per_set: list[dict], n_models: int) -> dict:
     if cfg.backend == "rules":
         for s in per_set:
-            s["calls"] = 0  # offline: nothing is asked
+            s["calls"] = s["tokens_in"] = s["tokens_out"] = 0  # offline: nothing is asked
     calls = sum(s["calls"] for s in per_set)
     tin = sum(s["tokens_in"] for s in per_set) if calls else 0
     tout = sum(s["tokens_out"] for s in per_set) if calls else 0
@@ -61,7 +75,7 @@ def estimate(
         "backend": cfg.backend,
         "judge_model": cfg.model,
         "first_k": cfg.first_k,
-        "models": n_models if not sample_paths else 1,
+        "models": n_models,
         "per_eval_set": per_set,
         "calls": calls,
         "tokens_in": tin,

@@ -136,7 +136,8 @@ class Tally:
 
 async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.Semaphore, tally: Tally):
     async with sem:
-        await limiter.wait()
+        if backend.paid:  # an offline backend has no rate limit to respect
+            await limiter.wait()
         reply = await backend.judge(item)
     tally.calls += backend.paid  # the ledger counts paid calls only
     tally.tokens_in += reply.tokens_in
@@ -215,7 +216,11 @@ async def judge_items(
 
 
 def item_key(cfg: JudgeConfig, item: Item) -> str:
-    return cache_key(cfg.backend, cfg.model, PROMPT_VERSION, item.question, item.reference_solution, item.completion)
+    """The cache key of one judgement; a sampled judge (temperature > 0) and each repeat get their own."""
+    model = cfg.model
+    if cfg.temperature or item.repeat:
+        model += f"|temperature={cfg.temperature}|repeat={item.repeat}"
+    return cache_key(cfg.backend, model, PROMPT_VERSION, item.question, item.reference_solution, item.completion)
 
 
 def dollars(cfg: JudgeConfig, tokens_in: int, tokens_out: int, batch: bool = False) -> float:
@@ -276,7 +281,9 @@ def run(
     order = {(it.problem_id, it.sample_idx): i for i, it in enumerate(items)}
     outcomes.sort(key=lambda o: order[(o.item.problem_id, o.item.sample_idx)])
     rows = [row_of(cfg, o) for o in outcomes]
-    ledger = make_ledger(cfg, model_name, dataset, outcomes, rows, tally, time.time() - t0)
+    ledger = make_ledger(cfg, model_name, dataset, outcomes, rows, tally, time.time() - t0, backend.coverage)
+    for note in backend.coverage:
+        log.info("the %s backend detects %s", cfg.backend, note)
 
     failed = len(tally.api_failures)
     if failed > cfg.max_failed_frac * len(items):
@@ -298,7 +305,7 @@ def run(
     return ledger
 
 
-def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: float) -> dict:
+def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: float, coverage: tuple = ()) -> dict:
     answered = [o.answer for o in outcomes if o.answer is not None]
     tin = sum(a.tokens_in for a in answered)
     tout = sum(a.tokens_out for a in answered)
@@ -336,4 +343,5 @@ def make_ledger(cfg, model_name, dataset, outcomes, rows, tally: Tally, wall_s: 
                                  "judge_correct_verify_wrong": j_true_v_false,
                                  "judge_wrong_verify_correct": j_false_v_true},
         "wall_s": round(wall_s, 3),
+        "coverage": list(coverage),  # what the backend detects only in part (rules)
     }  # fmt: skip

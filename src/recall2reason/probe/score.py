@@ -21,7 +21,8 @@ from typing import Iterable
 
 from recall2reason.common.io import atomic_write
 from recall2reason.probe.config import KINDS
-from recall2reason.vote.extract import parse_answer
+from recall2reason.vote.extract import cut_completion
+from recall2reason.vote.extract import extract_answer as vote_answer
 
 OUTCOMES = ("correct", "stale", "other_key", "distractor", "other", "no_answer")
 SUMMARY_COLUMNS = ("kind", "k", "distance", "n", "correct", "accuracy", "lo", "hi", *OUTCOMES[1:])
@@ -30,10 +31,14 @@ _INT = re.compile(r"-?\d+")
 
 
 def extract_answer(completion: str, timeout_s: float) -> str | None:
-    """The vote stage's canonical answer of a raw completion (None: no answer). The only call
-    into the vote extractor, so a new extractor is a change of this one line."""
-    parsed = parse_answer(completion, timeout_s)
-    return None if parsed is None else parsed.key
+    """The vote stage's canonical answer of a raw completion (its last ``####`` / ``The answer is``
+    / ``\\boxed{}`` ending), else the one number of a completion without an ending ("12.", "Ben
+    has 12 apples."): a probe's answer is one integer. Several numbers and no ending: no answer."""
+    parsed = vote_answer(completion, timeout_s)
+    if parsed is not None:
+        return parsed.key
+    numbers = _INT.findall(cut_completion(completion))
+    return numbers[0] if len(numbers) == 1 else None
 
 
 def outcome(answer: str | None, probe: dict) -> str:

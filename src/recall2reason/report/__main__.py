@@ -1,6 +1,7 @@
 """``python -m recall2reason.report``: one invocation per table or figure.
 
     table --which table1|table7 --judge J... --out-csv --out-md --out-tex
+    extraction --problems V... --out-csv --out-md    (completions without an answer)
     figure fig2|fig4   --curves C... --out-pdf --out-png
     figure fig3|fig9   --judge J...  --out-pdf --out-png
     figure fig5        --curves C... --model-configs P... --samples PART.jsonl... --eval E --tokenizer T
@@ -50,6 +51,12 @@ def build_parser():
     t.add_argument("--out-tex")
     t.add_argument("--out-correlation", help="recall: the rank correlations as CSV")
 
+    x = sub.add_parser("extraction", help="completions without an answer per model and eval set")
+    x.add_argument("--cfg", default=argparse.SUPPRESS, help="report config slice + models (inline JSON or @file)")
+    x.add_argument("--problems", nargs="+", required=True, help="vote/<model>/<dataset>.problems.jsonl files")
+    x.add_argument("--out-csv")
+    x.add_argument("--out-md")
+
     f = sub.add_parser("figure", help="one figure (PDF + PNG)")
     figs = f.add_subparsers(dest="figure", required=True)
     out = {}
@@ -95,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "table":
             run.table(args)
+        elif args.command == "extraction":
+            run.extraction(args)
         else:
             run.figure(args)
     except (InputFileError, ConfigError) as e:

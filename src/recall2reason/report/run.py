@@ -32,6 +32,19 @@ def table(args: argparse.Namespace) -> None:
     log.info("%s: %d models -> %s", args.which, len(models), ", ".join(filter(None, (args.out_csv, args.out_md, args.out_tex))))
 
 
+def extraction(args: argparse.Namespace) -> None:
+    from recall2reason.report.extraction import read_all, write_extraction_table
+
+    if not (args.out_csv or args.out_md):
+        raise InputError("extraction: give --out-csv and/or --out-md")
+    counts = read_all(args.problems)
+    models = load_report_cfg(getattr(args, "cfg", "")).lookup(sorted({m for m, _ in counts}))
+    write_extraction_table(models, counts, args.out_csv, args.out_md)
+    for (m, d), c in sorted(counts.items()):
+        log.info("%s/%s: %d of %d completions without an answer (%.1f %%)", m, d, c.no_answer, c.completions,
+                 c.pct(c.no_answer))
+
+
 def figure(args: argparse.Namespace) -> None:
     from recall2reason.report import figures  # pyplot import happens here
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from recall2reason.vote.estimators import maj_exact_curve, maj_first_curve, pass_at_k_curve
-from recall2reason.vote.extract import Parsed, Stats, parse_answer, parse_gold, same_answer, verify_pair
+from recall2reason.vote.extract import Parsed, Stats, extract_answer, parse_gold, same_answer, verify_pair
 
 
 @dataclass
@@ -68,7 +68,7 @@ def score_problem(task: dict[str, Any]) -> dict[str, Any]:
     timeout_s = task["timeout_s"]
     stats = Stats()
     gold = parse_gold(task["gold"], task["answer_style"], timeout_s, stats)
-    answers = [parse_answer(t, timeout_s, stats) for t in task["texts"]]
+    answers = [extract_answer(t, timeout_s, stats) for t in task["texts"]]
     groups = cluster_answers(answers, timeout_s)
     for g in groups:  # each group checked against gold once, through its representative
         g.correct = gold is not None and verify_pair(gold, g.rep, timeout_s)
@@ -88,6 +88,7 @@ def score_problem(task: dict[str, Any]) -> dict[str, Any]:
         "answers": [a.key if a is not None else None for a in answers],
         "correct": correct,
         "no_answer": n_none,
+        "no_ending": stats.no_ending,  # of no_answer: completions that never state an answer
         "groups": [
             {"answer": g.answer, "size": g.size, "correct": g.correct, "samples": g.samples, "forms": g.forms}
             for g in groups

@@ -1,4 +1,5 @@
-"""Answer extraction with math-verify 0.9: cut completions, parse gold and model answers.
+"""Answer extraction with math-verify 0.9: cut completions, read their final answers (the last
+ending, :mod:`recall2reason.vote.endings`), parse gold and model answers, compare them.
 
 math-verify implements its timeouts with ``signal.alarm``, which only works in a process's
 main thread; the stage therefore runs these functions in a process pool (one main thread
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recall2reason.data.template import NEW_PROBLEM_MARKER
+from recall2reason.vote.endings import final_answer_span, has_ending, strip_closing
 
 # Literal end-of-sequence markers a decoder may leave in the text (SentencePiece / GPT-2 style).
 EOS_MARKERS: tuple[str, ...] = ("</s>", "<|endoftext|>")
@@ -25,8 +27,8 @@ NEW_PROBLEM_MARKERS: tuple[str, ...] = (NEW_PROBLEM_MARKER,)
 def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str:
     """The completion up to the first EOS marker or new-problem boundary ("Question:").
 
-    math-verify takes the rightmost answer in a text, so anything the model generates after
-    its own answer (``#### 18\\n\\nQuestion: Tom has 5 apples ...``) must go before parsing.
+    The last ending wins, so anything the model generates after its own answer
+    (``#### 18\\n\\nQuestion: Tom has 5 apples ... #### 12``) must go before parsing.
     """
     cut = len(text)
     for marker in (*eos_markers, *NEW_PROBLEM_MARKERS):
@@ -36,29 +38,14 @@ def cut_completion(text: str, eos_markers: tuple[str, ...] = EOS_MARKERS) -> str
     return text[:cut].rstrip()
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, braces matched."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start == -1:
-        return None
-    i = text.index("{", start) + 1
-    depth = 1
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
-    return None  # unbalanced braces: no usable answer
-
-
 @dataclass
 class Stats:
     """Per-worker counters of what went wrong inside math-verify (logged by the stage)."""
 
     parse_timeouts: int = 0
     parse_errors: int = 0
+    no_ending: int = 0  # completions without any final-answer ending (no \\boxed{}, "The answer is", ####)
+    unreadable: int = 0  # completions whose last ending states no answer we can read
 
     def add(self, other: "Stats") -> None:
         for f in self.__dataclass_fields__:
@@ -88,17 +75,19 @@ def _alarm_seconds(timeout_s: float) -> int:
     return max(1, math.ceil(timeout_s))
 
 
-def parse_text(text: str, timeout_s: float, stats: Stats | None = None) -> Parsed | None:
-    """Parse an already-cut text with math-verify's defaults (LaTeX + plain expressions).
+def parse_text(text: str, timeout_s: float, stats: Stats | None = None, boxed_only: bool = False) -> Parsed | None:
+    """Parse a text with math-verify's defaults (LaTeX + plain expressions), or with
+    ``boxed_only`` its LaTeX extraction of ``\\boxed{}`` alone.
 
     Returns None when nothing parses (no answer), on timeout, or on a parser error.
     """
-    from math_verify import parse
+    from math_verify import LatexExtractionConfig, parse
     from math_verify.errors import TimeoutException
 
     stats = stats if stats is not None else Stats()
+    boxed = {"extraction_config": [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)]}
     try:
-        value = parse(text, parsing_timeout=_alarm_seconds(timeout_s), raise_on_error=True)
+        value = parse(text, parsing_timeout=_alarm_seconds(timeout_s), raise_on_error=True, **(boxed if boxed_only else {}))
     except TimeoutException:
         stats.parse_timeouts += 1
         return None
@@ -118,9 +107,26 @@ def answer_key(value: list[Any]) -> str:
     return str(head)
 
 
-def parse_answer(completion: str, timeout_s: float, stats: Stats | None = None) -> Parsed | None:
-    """Cut a raw model completion at its end (see :func:`cut_completion`) and parse it."""
-    return parse_text(cut_completion(completion), timeout_s, stats)
+def extract_answer(completion: str, timeout_s: float = 5, stats: Stats | None = None) -> Parsed | None:
+    """The final answer of a raw model completion, or None when it states none.
+
+    Cut at its end (:func:`cut_completion`), the answer of its last ending (``\\boxed{}``,
+    ``The answer is``, ``####``: :func:`recall2reason.vote.endings.final_answer_span`), parsed
+    by math-verify as the content of a ``\\boxed{}``: only LaTeX extraction, so an answer
+    math-verify cannot read is kept as its string, never replaced by a number inside it.
+    """
+    stats = stats if stats is not None else Stats()
+    text = cut_completion(completion)
+    span = final_answer_span(text)
+    if span is None:
+        if has_ending(text):
+            stats.unreadable += 1
+        else:
+            stats.no_ending += 1
+        return None
+    parsed = parse_text("\\boxed{" + span.text + "}", timeout_s, stats, boxed_only=True)
+    stats.unreadable += parsed is None
+    return parsed
 
 
 def gold_text(gold: str, answer_style: str) -> str:
@@ -132,7 +138,7 @@ def gold_text(gold: str, answer_style: str) -> str:
     if answer_style == "gsm8k":
         return gold.strip()
     if answer_style == "math":
-        return "\\boxed{" + gold.strip() + "}"
+        return "\\boxed{" + strip_closing(gold) + "}"  # a few MATH golds end in a full stop
     raise ValueError(f"answer_style must be 'gsm8k' or 'math', got {answer_style!r}")
 
 

@@ -177,8 +177,10 @@ def breakdown_ks(n: int) -> list[int]:
 
 
 def write_breakdown(path: str | os.PathLike, rows: list[dict], curves: dict[str, np.ndarray]) -> None:
-    """breakdown.csv: accuracy per subject / level (MATH500) and overall, at k = 1, 2, 4, .., n."""
+    """breakdown.csv: accuracy per subject / level (MATH500) and overall, at k = 1, 2, 4, .., n, and
+    the slice's share of completions without an answer (the same at every k)."""
     n = curves["maj_exact"].shape[1]
+    no_answer = np.array([r["no_answer"] / r["n"] for r in rows])
     slices: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(len(rows), dtype=bool))]
     for by in ("subject", "level"):
         values = sorted({r.get(by) for r in rows if r.get(by) is not None}, key=str)
@@ -186,10 +188,11 @@ def write_breakdown(path: str | os.PathLike, rows: list[dict], curves: dict[str,
             slices.append((by, str(v), np.array([r.get(by) == v for r in rows])))
     with atomic_write(path, newline="") as f:
         w = csv.writer(f)
-        w.writerow(["by", "value", "n_problems", "k", *METRICS])
+        w.writerow(["by", "value", "n_problems", "k", *METRICS, "no_answer"])
         for by, value, mask in slices:
             for k in breakdown_ks(n):
-                w.writerow([by, value, int(mask.sum()), k] + [_fmt(curves[m][mask, k - 1].mean()) for m in METRICS])
+                w.writerow([by, value, int(mask.sum()), k] + [_fmt(curves[m][mask, k - 1].mean()) for m in METRICS]
+                           + [_fmt(no_answer[mask].mean())])  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- stage
@@ -241,10 +244,11 @@ def run(
         log.warning("gold answer did not parse for %d problem(s) (scored wrong): %s", len(no_gold), no_gold[:10])
     n_none = sum(r["no_answer"] for r in rows)
     log.info(
-        "%d completions in %.1f s (%.0f/s); no answer: %d (%.1f %%); parse timeouts: %d, parse errors: %d",
+        "%d completions in %.1f s (%.0f/s); no answer: %d (%.1f %%: %d state no answer, %d an unreadable one); "
+        "parse timeouts: %d, parse errors: %d",
         len(rows) * n, wall, len(rows) * n / max(wall, 1e-9), n_none, 100 * n_none / (len(rows) * n),
-        stats.parse_timeouts, stats.parse_errors,
-    )
+        stats.no_ending, stats.unreadable, stats.parse_timeouts, stats.parse_errors,
+    )  # fmt: skip
 
     write_jsonl(out_problems, rows)
     table = write_curves(out_curves, curves, cfg.bootstrap, cfg.seed)
@@ -257,7 +261,8 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     p = stage_parser(
         "python -m recall2reason.vote",
-        "Extract answers with math-verify, cluster equal answers, and compute majority-vote (maj@k), "
+        "Extract final answers (the last \\boxed{}, 'The answer is' or '####' ending, parsed by math-verify), "
+        "cluster equal answers, and compute majority-vote (maj@k), "
         "first-k majority and pass@k curves with bootstrap intervals.",
     )
     p.add_argument("--eval", required=True, help="eval set jsonl (data/eval/<dataset>.jsonl)")

@@ -21,6 +21,7 @@ class Item:
     verify_correct: bool  # the vote stage's math-verify result for this sample
     extracted_answer: Optional[str]  # the vote stage's parsed final answer (None: none found)
     answer_style: str = "gsm8k"
+    repeat: int = 0  # > 0: the same completion judged again (its own cache entry)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class BatchStatus:
 class Backend(abc.ABC):
     name: str
     paid: bool = True  # paid backends go through the cache and the ledger's dollars
+    coverage: tuple[str, ...] = ()  # categories the backend detects only in part, said in every report
 
     @abc.abstractmethod
     async def judge(self, item: Item) -> Reply: ...

@@ -1,4 +1,4 @@
-"""Gemini through google-genai: JSON constrained by a response schema, temperature 0, no thinking.
+"""Gemini through google-genai: JSON constrained by a response schema, ``judge.temperature`` (0 by default), no thinking.
 
 Retries of 408 / 429 / 5xx are done by the SDK itself, which retries nothing unless
 ``HttpRetryOptions`` is given. The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY only.
@@ -47,7 +47,7 @@ def generation_config(cfg: JudgeConfig):
     from google.genai import types
 
     return types.GenerateContentConfig(
-        temperature=0.0,
+        temperature=cfg.temperature,
         response_mime_type="application/json",
         response_schema=gemini_response_schema(),
         thinking_config=types.ThinkingConfig(thinking_budget=0),

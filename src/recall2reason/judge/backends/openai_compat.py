@@ -42,7 +42,7 @@ class OpenAIBackend(Backend):
                 resp = await self.client.chat.completions.create(
                     model=self.cfg.model,
                     messages=[{"role": "user", "content": item.prompt}],
-                    temperature=0.0,
+                    temperature=self.cfg.temperature,
                     max_tokens=self.cfg.max_output_tokens,
                     response_format=self.response_format,
                 )
