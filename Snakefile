@@ -6,6 +6,7 @@
 #   snakemake -c2 all --configfile configs/demo.yaml     offline demo on a laptop CPU
 #   snakemake --profile slurm all                        the paper study on a SLURM cluster
 #   snakemake results/figures/fig3.pdf                   one figure and only what it needs
+#   snakemake export                                     every model as a Hugging Face directory (not in `all`)
 #
 # Every rule calls one stage module: rules/<stage>.smk -> src/recall2reason/<stage>/.
 
@@ -24,6 +25,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/vote.smk"
 include: "workflow/rules/judge.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -1,5 +1,5 @@
 """The demo study end to end on the CPU (configs/demo.yaml shrunk by configs/test.yaml), then
-what a user does next: rerun after a config change, and a targeted figure."""
+what a user does next: rerun after a config change, a targeted figure, the exported models."""
 
 import json
 import re
@@ -20,7 +20,7 @@ def demo(tmp_path_factory):
     overlay = tmp / "results.yaml"
     overlay.write_text(f"results_dir: {tmp / 'results'}\n")
     configs = ["--configfile", "configs/demo.yaml", "configs/test.yaml", str(overlay)]
-    snakemake("-c2", "all", *configs)
+    snakemake("-c2", "all", "export", *configs)
     return tmp / "results", configs, tmp
 
 
@@ -74,3 +74,24 @@ def test_one_figure_builds_only_what_it_needs(demo):
     (results / "figures/fig3.pdf").unlink()
     out = snakemake("-n", str(results / "figures/fig3.pdf"), *configs).stdout
     assert planned(out) == {"fig3": 1}
+
+
+def test_every_model_exports_for_transformers(demo):
+    """`snakemake export`: each model loads with AutoModelForCausalLM and gives its checkpoint's logits."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from recall2reason.models import load_model
+
+    results, _, _ = demo
+    prompt = json.loads((results / "data/eval/gsm8k.jsonl").read_text().splitlines()[0])["prompt"]
+    for model, cls in (("transformer", "LlamaForCausalLM"), ("gdn50", "Recall2ReasonForCausalLM")):
+        out = results / "export" / model
+        hf = transformers.AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True).float().eval()
+        tok = transformers.AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+        assert type(hf).__name__ == cls
+        ours, _ = load_model(results / "pretrain" / model)
+        ids = tok(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            want, got = ours.eval()(ids), hf(ids).logits
+        assert (got - want).abs().max() <= 1e-5 * want.abs().max(), model
