@@ -179,6 +179,7 @@ def test_tokenizer_gives_sentencepiece_ids_on_gsm8k_and_math500(shared_dir, tmp_
         assert hf(text, add_special_tokens=False)["input_ids"] == ids
         assert hf.decode(ids) == tok.decode(ids), text
     assert hf.decode([tok.eos_id] + ids + [tok.eos_id], skip_special_tokens=True) == tok.decode(ids)
+    assert hf.decode(ids + [tok.eos_id]) == tok.decode(ids) + "</s>"  # where generation stops (lm-eval)
 
 
 def test_prompt_prefix_none_and_bos(tok_path, tmp_path):
@@ -245,6 +246,15 @@ def test_modeling_file_holds_the_package_code():
             obj = getattr(hf_modeling, alias.name)
             if callable(obj):
                 assert inspect.getsource(obj) in text, alias.name
+
+
+def test_every_registered_mixer_has_an_exported_class():
+    from recall2reason.export.hf_modeling import MIXERS as EXPORTED
+    from recall2reason.models.layers import MIXERS, get_mixer
+
+    get_mixer("attention")  # imports every mixer module
+    assert set(EXPORTED) == set(MIXERS)
+    assert {name for spec in ARCHS.values() for name in spec["layers"]} == set(MIXERS)
 
 
 def test_inline_names_what_it_cannot_resolve():

@@ -48,7 +48,15 @@ class Recall2ReasonTokenizer(PreTrainedTokenizer):
         return self.sp.id_to_piece(index)
 
     def convert_tokens_to_string(self, tokens):
-        return self.sp.decode_pieces(tokens)
+        # special tokens as their text ("</s>"), as transformers' tokenizers decode them (SentencePiece
+        # drops them): lm-evaluation-harness stops generating at the decoded EOS
+        text, run = "", []
+        for token in tokens:
+            if token in self.all_special_tokens:
+                text, run = text + self.sp.decode_pieces(run) + token, []
+            else:
+                run.append(token)
+        return text + self.sp.decode_pieces(run)
 
     def _prefix(self) -> list[int]:
         return [] if self.prefix_piece is None else [self.convert_tokens_to_ids(self.prefix_piece)]

@@ -160,6 +160,12 @@ def export_model(cfg: ExportConfig, *, model_dir: str | os.PathLike, tokenizer: 
     config = model_config(mcfg)
     if llama:
         weights, config = llama_state_dict(weights, mcfg), llama_config(mcfg)
+    else:
+        from recall2reason.export.hf_modeling import MIXERS
+
+        if missing := sorted(set(mcfg.layers) - set(MIXERS)):
+            raise ExportError(f"{model_dir}: mixer(s) {missing} have no exported class: add one to "
+                              "src/recall2reason/export/hf_modeling.py (MIXERS)")
     pad = tok.sp.unk_id()
     special = {"bos_token_id": tok.bos_id, "eos_token_id": tok.eos_id, "pad_token_id": pad}
 
