@@ -277,7 +277,7 @@ def test_cli_exports_and_replaces_a_directory(exported, tok_path, tmp_path):
     assert main(args) == 0
     assert not (out / "stale.txt").exists() and not list(tmp_path.glob(".gdn.*"))
     card = (out / "README.md").read_text()
-    assert "Recall2ReasonForCausalLM" in card and "max |logit difference|" in card
+    assert "Recall2ReasonForCausalLM" in card and "differ from the training checkpoint" in card
 
 
 def test_bad_inputs_are_named(exported, tok_path, tmp_path, capsys):

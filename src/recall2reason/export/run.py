@@ -86,33 +86,33 @@ def tokenizer_config(tok, prompt_prefix: str, max_len: int) -> dict:
 def model_card(name: str, meta: dict, cfg: ModelConfig, llama: bool, check: dict, prompt_prefix: str) -> str:
     layers = ", ".join(f"{cfg.layers.count(m)} {m}" for m in dict.fromkeys(cfg.layers))
     kind = "LlamaForCausalLM (transformers' own class)" if llama else "Recall2ReasonForCausalLM (remote code)"
-    tokens = meta.get("tokens_seen")
+    tokens = f"{meta['tokens_seen']:,} tokens" if meta.get("tokens_seen") else "an unknown number of tokens"
+    prefix = {"eos": "puts EOS before the text", "bos": "puts BOS before the text", "none": "adds no token"}[prompt_prefix]
     return f"""---
 library_name: transformers
 tags: [recall2reason, {'transformer' if llama else 'hybrid'}]
 ---
 # {name}
 
-A model of the study "From Recall to Reasoning" (github: recall2reason): {cfg.n_layers} layers
-({layers}), d_model {cfg.d_model}, {meta.get('n_params', 0) / 1e6:.2f}M parameters, pretrained on
-{'%.3g' % tokens if tokens else 'an unknown number of'} tokens. Class: {kind}.
+A model of the study "From Recall to Reasoning" (the recall2reason pipeline): {cfg.n_layers} layers
+({layers}), d_model {cfg.d_model}, {meta.get('n_params', 0) / 1e6:.2f}M parameters, pretrained on {tokens}.
+Class: {kind}.
 
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
-tok = AutoTokenizer.from_pretrained(path, trust_remote_code=True)    # SentencePiece, the pipeline's ids
+tok = AutoTokenizer.from_pretrained(path, trust_remote_code=True)    # SentencePiece: the pipeline's ids
 model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True)
 batch = tok(["Question: What is 3 + 4?\\nAnswer:"], return_tensors="pt")
 out = model.generate(**batch, max_new_tokens=256, do_sample=False)
 print(tok.decode(out[0, batch.input_ids.shape[1]:], skip_special_tokens=True))
 ```
 
-Prompts are `Question: {{problem}}\\nAnswer:` with no chat template; the tokenizer puts the
-{prompt_prefix.upper() if prompt_prefix != 'none' else 'no'} token first, as the study samples
-(tokenizer(..., add_special_tokens=True), its default). The study samples at temperature 0.8, top-p 0.9.
+Prompts: `Question: {{problem}}\\nAnswer:`, no chat template. `tok(text)` {prefix} (special tokens
+on, its default), as the study's sampler does; the study samples at temperature 0.8, top-p 0.9.
 
-Checked at export: max |logit difference| to the training checkpoint {check['max_abs_logit_diff']:.2e}
-(largest logit {check['max_abs_logit']:.2f}, fp32); tokenizer ids equal SentencePiece's on
-{check['tokenizer_probes']} probe texts.
+Checked at export: the logits differ from the training checkpoint's by at most
+{check['max_abs_logit_diff']:.2e} (largest logit {check['max_abs_logit']:.2f}, fp32); the tokenizer gives
+SentencePiece's ids on {check['tokenizer_probes']} probe texts.
 """
 
 
