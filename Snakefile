@@ -8,6 +8,7 @@
 #   snakemake --profile slurm all                        the paper study on a SLURM cluster
 #   snakemake results/figures/fig3.pdf                   one figure and only what it needs
 #   snakemake results/figures/recall.pdf                 the recall probes: pretrain + probe only
+#   snakemake export                                     every model as a Hugging Face directory (not in `all`)
 #
 # Every rule calls one stage module: rules/<stage>.smk -> src/recall2reason/<stage>/.
 
@@ -27,6 +28,7 @@ include: "workflow/rules/vote.smk"
 include: "workflow/rules/judge.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 
 
 report: "workflow/report/workflow.rst"

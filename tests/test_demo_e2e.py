@@ -1,5 +1,5 @@
 """The demo study end to end on the CPU (configs/demo.yaml shrunk by configs/test.yaml), then
-what a user does next: rerun after a config change, and a targeted figure."""
+what a user does next: rerun after a config change, a targeted figure, the exported models."""
 
 import json
 import re
@@ -23,7 +23,7 @@ def demo(tmp_path_factory):
     overlay = tmp / "results.yaml"
     overlay.write_text(f"results_dir: {tmp / 'results'}\n")
     configs = ["--configfile", "configs/demo.yaml", "configs/test.yaml", str(overlay)]
-    snakemake("-c2", "all", *configs)
+    snakemake("-c2", "all", "export", *configs)
     return tmp / "results", configs, tmp
 
 
@@ -143,3 +143,24 @@ def test_sigterm_to_snakemake_stops_its_jobs_and_a_rerun_resumes(demo, tmp_path)
     snakemake("-c2", "all", *configs)  # the same command again
     for rel in ("tables/table1.csv", "vote/transformer/gsm8k.curves.csv", "vote/gdn50/math500.curves.csv"):
         assert (results / rel).read_text() == (clean_results / rel).read_text(), rel
+
+
+def test_every_model_exports_for_transformers(demo):
+    """`snakemake export`: each model loads with AutoModelForCausalLM and gives its checkpoint's logits."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from recall2reason.models import load_model
+
+    results, _, _ = demo
+    prompt = json.loads((results / "data/eval/gsm8k.jsonl").read_text().splitlines()[0])["prompt"]
+    for model, cls in (("transformer", "LlamaForCausalLM"), ("gdn50", "Recall2ReasonForCausalLM")):
+        out = results / "export" / model
+        hf = transformers.AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True).float().eval()
+        tok = transformers.AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+        assert type(hf).__name__ == cls
+        ours, _ = load_model(results / "pretrain" / model)
+        ids = tok(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            want, got = ours.eval()(ids), hf(ids).logits
+        assert (got - want).abs().max() <= 1e-5 * want.abs().max(), model

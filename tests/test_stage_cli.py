@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-STAGES = ["data", "pretrain", "sample", "vote", "judge", "probe", "report"]
+STAGES = ["data", "pretrain", "sample", "vote", "judge", "probe", "report", "export"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -18,7 +18,7 @@ def test_stage_help(stage):
 
 def test_no_kernel_package_is_imported_on_import():
     code = (
-        "import sys, recall2reason.models, recall2reason.pretrain, recall2reason.sample, recall2reason.probe.run, recall2reason.models.layers as L;"
+        "import sys, recall2reason.models, recall2reason.pretrain, recall2reason.sample, recall2reason.probe.run, recall2reason.export, recall2reason.models.layers as L;"
         "[L.get_mixer(n) for n in ('attention', 'mamba', 'gla', 'gdn')];"
         "bad = [m for m in ('mamba_ssm', 'fla', 'causal_conv1d', 'triton') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from recall2reason.common import formats
 from recall2reason.common.io import atomic_write
 from recall2reason.report.config import ModelInfo
 from recall2reason.report.inputs import InputError, model_of, read_rows
@@ -39,11 +40,11 @@ class NoAnswerCounts:
 
 
 def count_no_answers(path: str | os.PathLike) -> NoAnswerCounts:
-    rows = read_rows(path, "vote problems")
+    rows = read_rows(path, formats.VOTE_PROBLEMS)
     if not rows:
         raise InputError(f"{path}: no problems")
     total = NoAnswerCounts(0, 0, 0, 0)
-    for lineno, row in enumerate(rows, 1):
+    for lineno, row in rows:
         try:
             n, none, no_ending = int(row["n"]), int(row["no_answer"]), int(row["no_ending"])
         except (KeyError, TypeError, ValueError) as e:
