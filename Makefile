@@ -38,7 +38,7 @@ GPU_JOBS ?= 6
 SMOKE := --configfile configs/gpu-smoke.yaml
 gpu-smoke:
 	snakemake --profile workstation all $(SMOKE) --resources gpu_jobs=$(GPU_JOBS) \
-		--set-threads pretrain=2 sample=2 vote=4 --scheduler greedy
+		--set-threads pretrain=2 sample=2 probe=2 vote=4 --scheduler greedy
 	snakemake --report results/gpu-smoke/report.html $(SMOKE)
 	@echo "GPU smoke study done: results/gpu-smoke/ (tables/, figures/, report.html)"
 

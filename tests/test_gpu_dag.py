@@ -23,8 +23,10 @@ if not torch.cuda.is_available():
 
 from recall2reason.models.layers import get_mixer  # noqa: E402
 
-TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7") for e in ("csv", "md", "tex")]
-FIGURES = [f"figures/{f}.{e}" for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds") for e in ("pdf", "png")]
+TABLES = [f"tables/{t}.{e}" for t in ("table1", "table7", "recall") for e in ("csv", "md", "tex")] + [
+    "tables/extraction.csv", "tables/extraction.md", "tables/judge_validation.md"]
+FIGURES = [f"figures/{f}.{e}" for f in ("fig2", "fig3", "fig4", "fig5", "fig9", "gpu_seconds", "recall", "recall_vs_reasoning")
+           for e in ("pdf", "png")]
 
 
 def _models() -> list[str]:
@@ -46,11 +48,12 @@ def smoke(tmp_path_factory, shared_dir):
         "train": {"max_steps": 12, "warmup_steps": 4, "log_every": 4},
         "sample": {"n": 8, "max_new_tokens": 48},
         "judge": {"first_k": 2},
+        "probe": {"ks": [2, 8], "per_cell": 2, "max_new_tokens": 16},
     }))
     configs = ["--configfile", "configs/gpu-smoke.yaml", str(overlay)]
     # as `make gpu-smoke` runs it (greedy scheduler: the device image has no pulp for the ILP one)
     snakemake("all", "--profile", "workstation", "--resources", f"gpu_jobs={len(models)}", "--set-threads", "pretrain=2",
-              "sample=2", "vote=2", "--scheduler", "greedy", *configs, timeout=900)
+              "sample=2", "probe=2", "vote=2", "--scheduler", "greedy", *configs, timeout=900)
     return tmp / "results", models, configs
 
 
@@ -77,6 +80,8 @@ def test_gpu_stages_ran_the_kernels_compiled_and_graphed(smoke):
             assert stats["device"].startswith("NVIDIA") and stats["tokens_per_s"] > 0, stats
             rows = (results / f"samples/{model}/{ds}/part-0.jsonl").read_text().splitlines()
             assert len(rows) == {"gsm8k": 8, "math500": 4}[ds] * 8
+        probes = (results / f"probes/{model}.jsonl").read_text().splitlines()
+        assert len(probes) == 4 * 2 * 3 * 2  # kinds x ks x distances x per_cell
 
 
 def test_up_to_date_after_the_run(smoke):
