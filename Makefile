@@ -34,7 +34,7 @@ clean-demo:
 
 # The GPU smoke study (README, "GPU smoke study"): all 13 models on one GPU in minutes, on a GPU
 # node with the study's install (no venv made here). GPU_JOBS: GPU jobs sharing the GPU at once.
-GPU_JOBS ?= 6
+GPU_JOBS ?= 8
 SMOKE := --configfile configs/gpu-smoke.yaml
 gpu-smoke:
 	snakemake --profile workstation all $(SMOKE) --resources gpu_jobs=$(GPU_JOBS) \

@@ -43,7 +43,7 @@ smoke_run() {
     timeout -k 15 "$deadline" make gpu-smoke "$@" > "$OUT/smoke.log" 2>&1 || rc=$?
   else  # the Makefile's gpu-smoke recipe, for an image without make
     timeout -k 15 "$deadline" bash -c "snakemake --profile workstation all --configfile configs/gpu-smoke.yaml \
-      --resources gpu_jobs=${GPU_JOBS:-6} --set-threads pretrain=2 sample=2 probe=2 vote=4 --scheduler greedy &&
+      --resources gpu_jobs=${GPU_JOBS:-8} --set-threads pretrain=2 sample=2 probe=2 vote=4 --scheduler greedy &&
       snakemake --report results/gpu-smoke/report.html --configfile configs/gpu-smoke.yaml" > "$OUT/smoke.log" 2>&1 || rc=$?
   fi
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
