@@ -2,6 +2,8 @@
 
 import json
 import re
+import shlex
+import subprocess
 
 import pytest
 
@@ -133,7 +135,7 @@ def test_gpu_smoke_study_plans_all_13_models_on_the_gpu_profile(shared_dir):
     counts = job_counts(out)
     assert counts["pretrain"] == 13 and counts["sample"] == 26 and counts["judge"] == 26
     cmds = [line for line in out.splitlines() if "recall2reason.pretrain --cfg" in line or "recall2reason.sample --cfg" in line]
-    assert len(cmds) == 13 + 26 and all("command: exec python -m" in c for c in cmds)
+    assert len(cmds) == 13 + 26 and all("; exec python -m" in c for c in cmds)
     assert all("--compile-cache results/gpu-smoke/.cache/compile" in c for c in cmds)
     layers = {re.search(r'"name":"(\w+)"', c).group(1): re.search(r'"layers":\[([^]]*)\]', c).group(1).count("attention")
               for c in cmds if "recall2reason.pretrain" in c}
@@ -168,5 +170,22 @@ def test_long_rules_exec_their_stage(rule):
     and no orphan keeps writing next to a rerun."""
     text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", text, re.S | re.M).group(1)
-    command = re.search(r"^    shell:\n(?:\s*#.*\n)*\s*\"(.*?)\"", body, re.M).group(1)
+    command = re.search(r"^    shell:\n(?:\s*#.*\n)*\s*(?:KEEP_PREVIOUS_LOG \+ )?\"(.*?)\"", body, re.M).group(1)
     assert command.startswith("exec python -m recall2reason."), command
+
+
+def test_a_retried_gpu_job_keeps_the_failed_attempts_log(tmp_path):
+    """pretrain / sample / probe run KEEP_PREVIOUS_LOG first: the profiles retry a crashed job, and
+    the retry's `> {log}` would otherwise erase the only trace of why the first attempt failed."""
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    keep = re.search(r'^KEEP_PREVIOUS_LOG = "(.*)"$', text, re.M).group(1)
+    log = tmp_path / "logs dir" / "pretrain" / "gla75.log"
+    log.parent.mkdir(parents=True)
+    attempt = keep.replace("{log:q}", shlex.quote(str(log))) + "echo attempt $1 > " + shlex.quote(str(log))
+    for n in (1, 2):
+        subprocess.run(["bash", "-c", attempt, "-", str(n)], check=True)
+    assert log.read_text() == "attempt 2\n" and log.with_name("gla75.log.previous").read_text() == "attempt 1\n"
+    for rule in ("pretrain", "sample", "probe"):
+        body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", "\n".join(
+            p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")), re.S | re.M).group(1)
+        assert "KEEP_PREVIOUS_LOG + " in body, rule

@@ -39,6 +39,8 @@ except ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 SAMPLE_PARTS = list(range(config["sample"]["jobs"]))
 COMPILE_CACHE = f"{R}/.cache/compile"  # inductor + Triton caches shared by every GPU job (common/cli.py)
+# a retried job (profiles: retries) writes the same log: keep the failed attempt's as <log>.previous
+KEEP_PREVIOUS_LOG = "if [ -s {log:q} ]; then mv -f {log:q} {log:q}.previous; fi; "
 
 if not MODELS:
     raise WorkflowError("config error: models: the study has no models (check models.only / transformer / hybrid_classes)")

@@ -29,7 +29,7 @@ rule pretrain:
         "../../envs/gpu.yaml"
     shell:
         # exec: SLURM's warning signal (TERM) must reach python, which checkpoints and exits
-        "exec python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
+        KEEP_PREVIOUS_LOG + "exec python -m recall2reason.pretrain --cfg {params.cfg:q} --data {input.manifest:q}"
         " --tokenizer {input.tokenizer:q} --out-dir {params.out_dir:q} --state-dir {params.state_dir:q}"
         " --compile-cache {params.compile_cache:q}"
         " > {log:q} 2>&1"

@@ -47,6 +47,6 @@ rule probe:
     conda:
         "../../envs/gpu.yaml"
     shell:
-        "exec python -m recall2reason.probe run --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
+        KEEP_PREVIOUS_LOG + "exec python -m recall2reason.probe run --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
         " --tokenizer {input.tokenizer:q} --probes {input.probes:q} --out {output.rows:q}"
         " --summary {output.summary:q} --compile-cache {params.compile_cache:q} > {log:q} 2>&1"

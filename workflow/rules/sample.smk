@@ -29,7 +29,7 @@ rule sample:
         "../../envs/gpu.yaml"
     shell:
         # exec: a TERM to the job (an interrupt, a time limit) must reach python, which flushes and exits
-        "exec python -m recall2reason.sample --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
+        KEEP_PREVIOUS_LOG + "exec python -m recall2reason.sample --cfg {params.cfg:q} --model-dir {params.model_dir:q}"
         " --tokenizer {input.tokenizer:q} --eval {input.eval:q} --part {wildcards.part}"
         " --out {output.samples:q} --stats {output.stats:q} --state-dir {params.state_dir:q}"
         " --compile-cache {params.compile_cache:q} > {log:q} 2>&1"

@@ -79,10 +79,13 @@ def forward_interrupts_to_jobs(grace_s: float = GRACE_S) -> None:
 
     def handler(signum, frame):
         if not stopper:
-            log.warning("%s: stopping %d running job process(es): they save their progress and exit (rerun to resume)",
-                        signal.Signals(signum).name, len(descendants(me)))
-            stopper.append(threading.Thread(target=stop_jobs, args=(me, grace_s), daemon=True, name="stop-jobs"))
-            stopper[0].start()
+            # claim the stop before anything slow: a second signal (timeout, then make) may arrive
+            # while this one is handled, and re-enter here
+            thread = threading.Thread(target=stop_jobs, args=(me, grace_s), daemon=True, name="stop-jobs")
+            stopper.append(thread)
+            thread.start()
+            log.warning("%s: stopping the running job process(es): they save their progress and exit (rerun to resume)",
+                        signal.Signals(signum).name)
         prev = previous[signum]
         if callable(prev):
             prev(signum, frame)

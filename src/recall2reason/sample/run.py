@@ -196,11 +196,11 @@ def run_sample(
     total = len(ids) * len(indices)
     dev = resolve_device(device)
     n_done_before = len(store.rows)
+    signals = StopSignals()  # before the log line below, which tells a watcher it may signal now
     log.info("%s part %d/%d (samples %d..%d): %d of %d completions to go on %s",
              model_name, part, cfg.jobs, indices.start, indices.stop - 1, len(requests), total, dev)
 
     run_wall = 0.0
-    signals = StopSignals()
     try:
         if requests:
             run_wall = _generate(cfg, requests, store, tok, model_dir, dev, model_name, total, n_done_before,
