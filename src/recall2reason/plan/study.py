@@ -207,18 +207,25 @@ def plan_study(config: dict, plan: PlanConfig | None = None, table: Table | None
     judge = estimate_sets(jcfg, list(sets.items()), len(specs), completion)
     unknown = [f"sample, judge: {why}" for why in unknown_sets.values()]
     for stage, s in stages.items():
-        missing = [r["model"] for r in s["models"] if r["gpu_hours"] is None]
-        if s["tokens_per_model"] is None:
+        missing = [r for r in s["models"] if r["tokens_per_s"] is None]
+        if s["tokens_per_model"] is None and stage != "sample":  # sample: the eval sets above say why
             unknown.append(f"{stage}: tokens {s['tokens_how']}")
-        elif missing:
-            unknown.append(f"{stage}: no rate for {', '.join(missing)}")
-    by_stage = {stage: sum(r["gpu_hours"] or 0.0 for r in s["models"]) for stage, s in stages.items()}
-    flagged = {stage: [r["model"] for r in s["models"] if r["flagged"]] for stage, s in stages.items() if stage != "probe"}
+        if missing:
+            why = missing[0]["how"]
+            said = any(why in u for u in unknown)
+            unknown.append(f"{stage}: no rate for {', '.join(r['model'] for r in missing)} ({'as above' if said else why})")
+    # a stage without a single known figure is None, not 0
+    by_stage = {stage: (sum(r["gpu_hours"] or 0.0 for r in s["models"])
+                        if any(r["gpu_hours"] is not None for r in s["models"]) else None) for stage, s in stages.items()}
+    # rates that exist but are not a current measurement of that model on that GPU kind
+    flagged = {stage: [r["model"] for r in s["models"] if r["flagged"] and r["tokens_per_s"]]
+               for stage, s in stages.items() if stage != "probe"}
     return {
         "gpu": plan.gpu, "gpu_name": gpu.name, "models": [s.name for s in specs], "completion_tokens": completion,
         "stages": stages, "judge": judge,
-        "total": {"gpu_hours": sum(by_stage.values()), "by_stage": by_stage,
+        "total": {"gpu_hours": sum(v or 0.0 for v in by_stage.values()), "by_stage": by_stage,
                   "dollars_online": judge["dollars_online"], "dollars_batch": judge["dollars_batch"],
+                  "judge_complete": not unknown_sets or jcfg.backend == "rules",
                   "complete": not unknown, "unknown": unknown},
         "flagged": flagged,
         "figures": [r.describe() for r in table.rows
@@ -254,10 +261,11 @@ def format_plan(p: dict) -> str:
             lines.append(f"  {r['model']:<16}{_tok(r['tokens']):>10}{rate:>11}{hours:>9}  {how}")
         for why in s.get("unknown_sets", {}).values():
             lines.append(f"  not counted: {why}")
-        lines.append(f"  {stage} total: {t['by_stage'][stage]:.1f} GPU-hours")
+        v = t["by_stage"][stage]
+        lines.append(f"  {stage} total: {'unknown' if v is None else f'{v:.1f}'} GPU-hours")
         lines.append("")
     lines.append("figures (src/recall2reason/plan/throughputs.yaml):")
-    lines.extend(f"  {f}" for f in p["figures"])
+    lines.extend(f"  {f}" for f in p["figures"] or ["(none applies)"])
     lines.append("")
     j = p["judge"]
     lines.append(f"judge: backend {j['backend']} ({j['judge_model']}), first_k {j['first_k']} of every problem: "
@@ -265,17 +273,20 @@ def format_plan(p: dict) -> str:
                  f"${j['dollars_online']:.2f} online, ${j['dollars_batch']:.2f} with the Batch API ({j['note']}; "
                  f"completions of {p['completion_tokens']:,} tokens)")
     lines.append("")
-    lines.append("total: " + total_line(p))
+    lines.append("total: " + total_line(p, with_unknown=False))
     for why in t["unknown"]:
         lines.append(f"  unknown: {why}")
     return "\n".join(lines)
 
 
-def total_line(p: dict) -> str:
+def total_line(p: dict, with_unknown: bool = True) -> str:
     """The plan in one line (what `snakemake -n` prints)."""
     t = p["total"]
-    parts = ", ".join(f"{k} {v:.1f}" for k, v in t["by_stage"].items())
+    parts = ", ".join(f"{k} {'unknown' if v is None else f'{v:.1f}'}" for k, v in t["by_stage"].items())
     marks = "; ".join(f"{len(v)} of {len(p['models'])} {k} rates stale or estimated" for k, v in p["flagged"].items() if v)
+    judge = f"${t['dollars_online']:.2f} (${t['dollars_batch']:.2f} batch)"
+    if not t["judge_complete"]:
+        judge = f"at least {judge}" if p["judge"]["calls"] else "$ unknown"
     return (f"{'' if t['complete'] else 'at least '}{t['gpu_hours']:.1f} {p['gpu']} GPU-hours ({parts}) + "
-            f"judge ${t['dollars_online']:.2f} (${t['dollars_batch']:.2f} batch)"
-            + (f"; {marks}" if marks else "") + ("" if t["complete"] else f"; {len(t['unknown'])} part(s) unknown"))
+            f"judge {judge}"
+            + (f"; {marks}" if marks else "") + "".join(f"; unknown: {u}" for u in t["unknown"] if with_unknown))
