@@ -89,7 +89,7 @@ def study_cost_line() -> str:
     try:
         from recall2reason.plan import plan_study, total_line
 
-        return "study cost (python -m recall2reason.plan for the table): " + total_line(plan_study(config))
+        return f"study cost (python -m recall2reason.plan for the table): {total_line(plan_study(config))}"
     except Exception as e:  # noqa: BLE001 - an estimate must not stop the plan it describes
         return f"study cost: unknown ({type(e).__name__}: {e})"
 
@@ -98,7 +98,7 @@ _study_cost_printed = []
 
 
 def study_cost_note(wc):
-    """An input function of rule all, for its side effect, as judge_preflight_warning: a dry run
+    """An input function of the all target, for its side effect (as judge_preflight_warning): a dry run
     prints the study's cost once (the executor, and so workflow.dryrun, is not known while the
     Snakefile is parsed). It adds no input."""
     if workflow.dryrun and not _study_cost_printed:
