@@ -180,6 +180,15 @@ def _state_steps(state_dir: Path) -> int:
     return max(steps, default=-1)
 
 
+def _read_log(path: Path) -> str:
+    """A job's log as it is now: "" while absent (each attempt first moves the last one's log to
+    <log>.previous, so the file is briefly missing between attempts)."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def _running_pretrain_job(run_uuid_prefix: str = "r2r_") -> str | None:
     out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i|%k|%j"], capture_output=True, text=True).stdout
     for line in out.splitlines():
@@ -225,16 +234,16 @@ def test_pretrain_checkpoints_on_signal_and_cancel_and_resumes(slurm_node, study
         # attempt 2: a new job that resumes
         job2 = wait_for(lambda: (j := _running_pretrain_job()) and j != job1 and j, "the resubmitted pretrain job")
         model_log = results / "logs" / "pretrain" / f"{model_state.name}.log"
-        m = wait_for(lambda: re.search(r"resuming \S+ from \S+ at step (\d+)", model_log.read_text(errors="replace"))
-                     if model_log.exists() else None, "attempt 2 to resume")
+        m = wait_for(lambda: re.search(r"resuming \S+ from \S+ at step (\d+)", _read_log(model_log)),
+                     "attempt 2 to resume")
         resumed_at_1 = int(m.group(1))
         assert resumed_at_1 >= 15, f"attempt 2 should resume where the signal stopped attempt 1, not at {resumed_at_1}"
         wait_for(lambda: _state_steps(model_state) >= resumed_at_1 + 15, "attempt 2 to make progress")
         subprocess.run(["scancel", job2], check=True)  # whole job: batch shell included
         job3 = wait_for(lambda: (j := _running_pretrain_job()) and j not in (job1, job2) and j, "attempt 3")
-        # (the log still shows attempt 2's resume line until attempt 3 rewrites it)
+        # (attempt 3 moves attempt 2's log to <log>.previous and writes its own)
         m = wait_for(lambda: next((x for x in re.finditer(r"resuming \S+ from \S+ at step (\d+)",
-                                                          model_log.read_text(errors="replace"))
+                                                          _read_log(model_log))
                                    if int(x.group(1)) > resumed_at_1), None), "attempt 3 to resume")
         resumed_at_2 = int(m.group(1))
         assert resumed_at_2 > resumed_at_1, (resumed_at_1, resumed_at_2)
@@ -246,6 +255,10 @@ def test_pretrain_checkpoints_on_signal_and_cancel_and_resumes(slurm_node, study
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                # a killed snakemake leaves the repo locked: free it for the next test
+                subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", *cfgs],
+                               cwd=REPO, env=_env(), capture_output=True)
             cluster.cancel_all()
     assert rc == 0, _tail(log)
     out = results / "pretrain" / model_state.name
