@@ -1,13 +1,12 @@
 """Appendix A.3's ablations: the variant sets (names, sharing, errors), the loss-spike rule, the
-figures' CLI, the DAG targets (each builds only what it needs, `all` untouched) and, slow, the
-demo's toy sweep built end to end with the `ablations` target."""
+figures' CLI and the DAG targets (each builds only what it needs, `all` untouched). The demo's toy
+sweep is built end to end in tests/test_demo_e2e.py, on that module's trained demo."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -57,6 +56,9 @@ def test_variant_settings_reach_the_model_config():
     cfg = m["mamba100_d_inner1536_d_xb384"].model_config("reference")
     assert cfg["mamba"] == {"d_state": 16, "d_conv": 4, "expand": 1, "dt_rank": 32, "d_inner": 1536, "d_xb": 384}
     assert cfg["layers"] == ["mamba"] * 12
+    # named by what differs from Mamba100 (d_xb 768 does not): its d_xb stays 768, not d_inner's 1536
+    assert m["mamba100_d_inner1536"].model_config()["mamba"]["d_xb"] == 768
+    assert m["mamba100_d_inner1536_d_xb1536"].model_config()["mamba"].get("d_xb") in (None, 1536)
     assert m["gdn83_attn_0_11"].model_config()["layers"][0] == "attention"
     assert m["gdn83_use_gate_on"].model_config()["gdn"]["use_gate"] is True
     assert m["mamba100_dt_limit0p0001_1"].model_config()["mamba"]["dt_limit"] == [0.0001, 1.0]
@@ -198,24 +200,15 @@ def test_a_bad_ablation_set_stops_the_parse(tmp_path):
     assert proc.returncode != 0 and "no set named 'nope'" in proc.stdout + proc.stderr
 
 
-# -- the demo's toy sweep, end to end (slow) ------------------------------------------------------
+def test_schema_keys_are_the_dataclass_fields():
+    import dataclasses
 
-@pytest.mark.slow
-def test_demo_ablations_build_end_to_end(tmp_path):
-    overlay = tmp_path / "results.yaml"
-    overlay.write_text(f"results_dir: {tmp_path / 'results'}\n")
-    configs = ["--configfile", "configs/demo.yaml", "configs/test.yaml", str(overlay)]
-    snakemake("-c2", "ablations", *configs, "--set-threads", "pretrain=1", "sample=1")
-    results = tmp_path / "results"
-    for fig in ("fig6", "fig7", "fig8"):
-        for ext in ("pdf", "png"):
-            assert (results / f"figures/{fig}.{ext}").stat().st_size > 1000, (fig, ext)
-    table = (results / "tables/ablation_spikes.csv").read_text().splitlines()
-    assert len(table) == 1 + 6  # 3 loss sets x 2 variants (mamba50 once per set)
-    meta = json.loads((results / "pretrain/mamba50_d_xb32/config.json").read_text())
-    assert json.dumps(meta).count('"d_xb": 32') >= 1
-    assert (results / "vote/gdn50_attn_0_3/gsm8k.curves.csv").is_file()
-    assert not (results / "vote/mamba50_d_state8").exists()  # loss figures need no sampling
-    # the study's own targets are untouched: `all` plans none of the variants
-    out = snakemake("-n", "all", *configs).stdout
-    assert "_d_xb32" not in out and "gdn50_use_gate_on" not in out
+    from recall2reason.models.config import MambaConfig
+    from recall2reason.report.ablations import SpikeRule
+
+    models = yaml.safe_load((REPO / "workflow/schemas/sections/models.schema.yaml").read_text())
+    ablations = yaml.safe_load((REPO / "workflow/schemas/sections/ablations.schema.yaml").read_text())
+    assert set(models["$defs"]["mixers"]["properties"]["mamba"]["properties"]) == {
+        f.name for f in dataclasses.fields(MambaConfig)}
+    assert set(ablations["properties"]["spikes"]["properties"]) == {f.name for f in dataclasses.fields(SpikeRule)}
+    assert PAPER["ablations"]["spikes"] == dataclasses.asdict(SpikeRule())  # config.yaml states the defaults

@@ -192,10 +192,7 @@ def variant_spec(base: ModelSpec, override: dict, where: str) -> tuple[ModelSpec
     if not parts:
         return base, {}
     mixers = copy.deepcopy(base.mixers)
-    # only the settings that differ are written: a setting equal to the base's default stays unwritten
-    mixers.setdefault(cls, {}).update({k: asked[k] for k in asked if k in changed or k in base.mixers.get(cls, {})})
-    if "d_inner" in changed and "expand" in mixers[cls]:
-        mixers[cls]["d_inner"] = changed["d_inner"]
+    mixers[cls] = asked  # as written: d_xb 768 stays 768 when d_inner grows (its null would follow d_inner)
     settings = dict(changed)
     if layers != base.attention_layers:
         settings["attention_layers"] = list(layers)
