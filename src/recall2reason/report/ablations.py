@@ -148,6 +148,11 @@ def loss_figure(sets: list[SetInfo], losses: dict[str, tuple[list[int], list[flo
                 ax.plot([sp.peak_step for sp in spikes], [sp.peak_loss for sp in spikes], "x", color=color, ms=6,
                         mew=1.6, zorder=4)
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda y, _pos: f"{y:g}")  # 3, 4, 6 rather than 3 x 10^0
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         ax.set_title(s.title)
         ax.set_xlabel("training step")
         ax.set_ylabel("training loss")
@@ -170,6 +175,10 @@ def accuracy_figure(sets: list[SetInfo], curves: dict, metric: str, bands: bool)
         y = list(range(len(vals)))[::-1]
         err = [[100 * (a - lo) for a, lo, _ in vals], [100 * (hi - a) for a, _, hi in vals]] if bands else None
         ax.barh(y, [100 * a for a, _, _ in vals], xerr=err, color=_colors(len(vals)), height=0.7, capsize=2)
+        top = max(100 * (hi if bands else a) for a, _, hi in vals)
+        ax.set_xlim(0, max(5.0, 1.18 * top))  # from 0 even when every model scores 0 (the CI demo)
+        for yy, (a, _, _) in zip(y, vals):
+            ax.text(100 * a, yy, f" {100 * a:.1f}", va="center", ha="left", fontsize=7)
         ax.set_yticks(y, [v.label for v in s.variants])
         ax.set_title(s.title)
         ax.set_xlabel(f"GSM8K maj@{n} (%)")
