@@ -41,4 +41,5 @@ rule all:
         TABLES,
         FIGURES,
         f"{R}/data/train/contamination.csv",
+        study_cost_note,  # a dry run prints the study's GPU-hours and judge dollars (adds no input)
     default_target: True

@@ -25,30 +25,31 @@ smoke_setup() {
 
 # copies the small progress files of results/<dir> to $OUT every 15 s, in the background
 smoke_progress() {
-  local dir="${1:-results/gpu-smoke}"
+  local dir="${1:-results/gpu-smoke}" tag="${2:-}"
   ( while sleep 15; do
-      tar czf "$OUT/progress.tgz.tmp" "$dir/logs" "$dir/benchmarks" .snakemake/log 2>/dev/null
-      mv -f "$OUT/progress.tgz.tmp" "$OUT/progress.tgz"
+      tar czf "$OUT/progress$tag.tgz.tmp" "$dir/logs" "$dir/benchmarks" .snakemake/log 2>/dev/null
+      mv -f "$OUT/progress$tag.tgz.tmp" "$OUT/progress$tag.tgz"
     done ) &
   echo $! > /tmp/smoke-progress.pid
 }
 
 # smoke_run <deadline s> [make variables...]: make gpu-smoke, TERM at the deadline (to make,
-# Snakemake and every job: timeout signals its whole process group), KILL 15 s later
+# Snakemake and every job: timeout signals its whole process group), KILL 15 s later.
+# SMOKE_TAG=x names its files $OUT/smoke-x.log and $OUT/progress-x.tgz (several runs in one call)
 smoke_run() {
   local deadline="$1"; shift
-  local t0=$SECONDS rc=0
-  smoke_progress
+  local t0=$SECONDS rc=0 tag="${SMOKE_TAG:+-$SMOKE_TAG}"
+  smoke_progress "results/gpu-smoke" "$tag"
   if command -v make > /dev/null; then
-    timeout -k 15 "$deadline" make gpu-smoke "$@" > "$OUT/smoke.log" 2>&1 || rc=$?
+    timeout -k 15 "$deadline" make gpu-smoke "$@" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   else  # the Makefile's gpu-smoke recipe, for an image without make
     timeout -k 15 "$deadline" bash -c "snakemake --profile workstation all --configfile configs/gpu-smoke.yaml \
       --resources gpu_jobs=${GPU_JOBS:-8} --set-threads pretrain=2 sample=2 probe=2 vote=4 --scheduler greedy &&
-      snakemake --report results/gpu-smoke/report.html --configfile configs/gpu-smoke.yaml" > "$OUT/smoke.log" 2>&1 || rc=$?
+      snakemake --report results/gpu-smoke/report.html --configfile configs/gpu-smoke.yaml" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   fi
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
-  echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s"
-  tar czf "$OUT/progress.tgz" results/gpu-smoke/logs results/gpu-smoke/benchmarks .snakemake/log 2>/dev/null
+  echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke$tag.log"
+  tar czf "$OUT/progress$tag.tgz" results/gpu-smoke/logs results/gpu-smoke/benchmarks .snakemake/log 2>/dev/null
   return $rc
 }
 
@@ -63,4 +64,12 @@ smoke_collect() {
     mkdir -p "$o/$(dirname "$f")" && head -n 128 "$f" > "$o/$f"
   done
   tar czf "$OUT/outputs.tgz" -C "$o" . && ls -la "$OUT"
+}
+
+# smoke_reset: remove the study's results but keep its compile cache (a rerun then times the DAG
+# with warm torch.compile / Triton / autotune caches, as a user's second study on the node)
+smoke_reset() {
+  local d=results/gpu-smoke
+  find "$d" -mindepth 1 -maxdepth 1 ! -name .cache -exec rm -rf {} + 2>/dev/null
+  rm -rf .snakemake/incomplete .snakemake/metadata
 }

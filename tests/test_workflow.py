@@ -161,6 +161,11 @@ def test_dry_run_warns_what_the_judge_preflight_would_stop_on(tmp_path, monkeypa
     assert "This was a dry-run" in out
 
 
+def _rule_body(rule: str) -> str:
+    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    return re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", text, re.S | re.M).group(1)
+
+
 LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "sample", "probe_set", "probe", "vote", "judge")
 
 
@@ -168,8 +173,7 @@ LONG_RULES = ("tokenizer", "tokenize", "contamination", "pretrain", "sample", "p
 def test_long_rules_exec_their_stage(rule):
     """`exec python ...`: the job's shell becomes the stage, so a TERM or KILL to the job reaches it
     and no orphan keeps writing next to a rerun."""
-    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", text, re.S | re.M).group(1)
+    body = _rule_body(rule)
     command = re.search(r"^    shell:\n(?:\s*#.*\n)*\s*(?:KEEP_PREVIOUS_LOG \+ )?\"(.*?)\"", body, re.M).group(1)
     assert command.startswith("exec python -m recall2reason."), command
 
@@ -186,6 +190,4 @@ def test_a_retried_gpu_job_keeps_the_failed_attempts_log(tmp_path):
         subprocess.run(["bash", "-c", attempt, "-", str(n)], check=True)
     assert log.read_text() == "attempt 2\n" and log.with_name("gla75.log.previous").read_text() == "attempt 1\n"
     for rule in ("pretrain", "sample", "probe"):
-        body = re.search(rf"^rule {rule}:.*?\n(.*?)(?=^\S|\Z)", "\n".join(
-            p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")), re.S | re.M).group(1)
-        assert "KEEP_PREVIOUS_LOG + " in body, rule
+        assert "KEEP_PREVIOUS_LOG + " in _rule_body(rule), rule

@@ -90,6 +90,32 @@ if _missing:
     )
 
 
+def study_cost_line() -> str:
+    """The study's cost in one line (`python -m recall2reason.plan` prints the table). It never
+    fails: whatever cannot be estimated, the line says so."""
+    try:
+        from recall2reason.plan import plan_study, total_line
+
+        return f"study cost (python -m recall2reason.plan for the table): {total_line(plan_study(config))}"
+    except Exception as e:  # noqa: BLE001 - an estimate must not stop the plan it describes
+        return f"study cost: unknown ({type(e).__name__}: {e})"
+
+
+_study_cost_printed = []
+
+
+def study_cost_note(wc):
+    """An input function of the all target, for its side effect (as judge_preflight_warning): a dry run
+    prints the study's cost once (the executor, and so workflow.dryrun, is not known while the
+    Snakefile is parsed). It adds no input."""
+    if workflow.dryrun and not _study_cost_printed:
+        from snakemake.logging import logger
+
+        _study_cost_printed.append(True)
+        logger.info(study_cost_line())
+    return []
+
+
 onstart:
     # An interrupted Snakemake (TERM, kill -INT) stops its running jobs instead of waiting for them.
     from recall2reason.common.interrupt import forward_interrupts_to_jobs

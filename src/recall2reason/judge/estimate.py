@@ -52,13 +52,20 @@ def estimate(
         if len(eval_paths) != 1 or vote_path is None:
             raise ValueError("--samples needs exactly one --eval file and its --vote file")
         return estimate_items(cfg, load_items(cfg, eval_paths[0], sample_paths, vote_path), str(eval_paths[0]), cache_dir)
+    sets = [(str(path), list(read_jsonl(path, formats.EVAL_SET))) for path in eval_paths]
+    return estimate_sets(cfg, sets, n_models, completion_tokens)
+
+
+def estimate_sets(cfg: JudgeConfig, sets: list[tuple[str, list[dict]]], n_models: int = 1,
+                  completion_tokens: int = 300) -> dict:
+    """``estimate`` for eval sets already in memory: (name, problem rows) pairs, each completion
+    assumed ``completion_tokens`` long (the study's plan calls this before any file exists)."""
     per_set = []
-    for path in eval_paths:
-        problems = list(read_jsonl(path, formats.EVAL_SET))
+    for name, problems in sets:
         calls = len(problems) * cfg.first_k * n_models
         base = sum(len(render(p["question"], p.get("reference_solution") or "", "")) for p in problems)
         chars = (base * cfg.first_k + calls // max(n_models, 1) * completion_tokens * CHARS_PER_TOKEN) * n_models
-        per_set.append({"eval": str(path), "calls": calls, "tokens_in": int(chars / CHARS_PER_TOKEN),
+        per_set.append({"eval": name, "calls": calls, "tokens_in": int(chars / CHARS_PER_TOKEN),
                         "tokens_out": calls * cfg.est_output_tokens})  # fmt: skip
     return summarize(cfg, per_set, n_models)
 
