@@ -1,25 +1,6 @@
 # Appendix A.3's ablations, not part of `all`: `snakemake ablations`, or one figure, which trains
 # (and for Figure 8 samples and votes) only the variants it draws  ->  src/recall2reason/report/ablations.py
-# The variants come from config["ablations"] (recall2reason.study.expand_ablations, in common.smk).
-
-ABLATION_FIGURES = {fig: sets for fig, sets in config.get("ablations", {}).get("figures", {}).items() if sets}
-LOSS_SETS = [s for fig in ("fig6", "fig7") for s in ABLATION_FIGURES.get(fig, [])]
-
-
-def ablation_cfg(set_names):
-    return cfg_json(
-        {
-            "sets": [ABLATION_SETS[s].summary() for s in set_names],
-            "spikes": config.get("ablations", {}).get("spikes", {}),
-            "metric": config["report"]["metric"],
-            "bands": config["report"]["bands"],
-        }
-    )
-
-
-def ablation_models_of(set_names):
-    return list(dict.fromkeys(v.spec.name for s in set_names for v in ABLATION_SETS[s].variants))
-
+# The variants come from config["ablations"] (recall2reason.study.expand_ablations; ABLATION_* in common.smk).
 
 rule fig6:  # Mamba: d_state; d_inner x d_xb. Training loss per variant, spikes marked
     input:

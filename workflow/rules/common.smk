@@ -190,3 +190,23 @@ def sample_stats(dataset):
 
 def report_out(path, caption, category):
     return report(path, caption=f"../report/{caption}.rst", category=category)
+
+
+# ablations.smk: which figures have sets, and each figure job's config
+ABLATION_FIGURES = {fig: sets for fig, sets in config.get("ablations", {}).get("figures", {}).items() if sets}
+LOSS_SETS = [s for fig in ("fig6", "fig7") for s in ABLATION_FIGURES.get(fig, [])]
+
+
+def ablation_cfg(set_names):
+    return cfg_json(
+        {
+            "sets": [ABLATION_SETS[s].summary() for s in set_names],
+            "spikes": config.get("ablations", {}).get("spikes", {}),
+            "metric": config["report"]["metric"],
+            "bands": config["report"]["bands"],
+        }
+    )
+
+
+def ablation_models_of(set_names):
+    return list(dict.fromkeys(v.spec.name for s in set_names for v in ABLATION_SETS[s].variants))
