@@ -248,7 +248,9 @@ def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, Ablatio
                 raise ConfigError(f"ablations: two different variants are both named {spec.name!r}")
             label = _label(settings, swept, effective) or base.name
             if spec.name in [v.spec.name for v in variants]:
-                raise ConfigError(f"ablations.sets.{set_name}: variant {spec.name!r} listed twice")
+                raise ConfigError(f"ablations.sets.{set_name}: variant {spec.name!r} listed twice (two of its variants "
+                                  "are the same model under this config's models section: drop one, or the set "
+                                  "from ablations.figures)")
             variants.append(Variant(spec, label))
         out[set_name] = AblationSet(set_name, scfg.get("title") or set_name, base.name, tuple(variants))
     return out
