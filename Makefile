@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # rules call `python -m recall2reason.<stage>`: put the venv first on PATH
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: install demo test report clean-demo gpu-smoke
+.PHONY: install demo demo-ablations test report clean-demo gpu-smoke
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ demo: install
 	$(RUN) $(BIN)/snakemake -c$(CORES) all --configfile configs/demo.yaml --set-threads pretrain=1 sample=1 probe=1
 	$(RUN) $(BIN)/snakemake -c$(CORES) --report results/demo/report.html --configfile configs/demo.yaml
 	@echo "demo done: results/demo/ (tables/, figures/, report.html)"
+
+# after the demo: Appendix A.3's ablations at toy scale (configs/demo.yaml's sweep), and the report with them
+demo-ablations: demo
+	$(RUN) $(BIN)/snakemake -c$(CORES) ablations --configfile configs/demo.yaml --set-threads pretrain=1 sample=1
+	$(RUN) $(BIN)/snakemake -c$(CORES) --report results/demo/report.html all ablations --configfile configs/demo.yaml
 
 test: install
 	$(RUN) $(BIN)/python -m pytest

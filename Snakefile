@@ -9,6 +9,7 @@
 #   snakemake results/figures/fig3.pdf                   one figure and only what it needs
 #   snakemake results/figures/recall.pdf                 the recall probes: pretrain + probe only
 #   snakemake export                                     every model as a Hugging Face directory (not in `all`)
+#   snakemake ablations                                  Appendix A.3: Figures 6-8 and their variants (not in `all`)
 #
 # Every rule calls one stage module: rules/<stage>.smk -> src/recall2reason/<stage>/.
 
@@ -29,6 +30,7 @@ include: "workflow/rules/judge.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/ablations.smk"
 
 
 report: "workflow/report/workflow.rst"

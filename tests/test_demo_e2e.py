@@ -164,3 +164,30 @@ def test_every_model_exports_for_transformers(demo):
         with torch.no_grad():
             want, got = ours.eval()(ids), hf(ids).logits
         assert (got - want).abs().max() <= 1e-5 * want.abs().max(), model
+
+
+def test_demo_ablations_build_with_their_own_target(demo, tmp_path):
+    """`snakemake ablations` on the demo: Figures 6-8 and the spike table, reusing the study's
+    trained GDN50 (a base) and training only the variants; `all` plans none of them. Three of the
+    demo's six sets, one variant each besides the base, keep CI's cost at 4 pretraining jobs and
+    1 GSM8K sample + vote job (the whole demo sweep: README, "Ablations")."""
+    results, configs, _ = demo
+    few = tmp_path / "few.yaml"
+    few.write_text("ablations:\n  spikes: {window: 2}\n"  # 40 steps logged every 10: 5 points
+                   "  figures: {fig6: [mamba_d_inner_d_xb], fig7: [mamba_dt_rank], fig8: [gdn50_attention]}\n")
+    study_before = planned(snakemake("-n", "all", *configs, str(few)).stdout)  # other tests remove some figures
+    counts = planned(snakemake("-n", "ablations", *configs, str(few)).stdout)
+    assert counts == {"pretrain": 4, "sample": 1, "vote": 1, "fig6": 1, "fig7": 1, "fig8": 1, "ablation_spikes": 1,
+                      "ablations": 1}, counts
+    snakemake("-c2", "ablations", *configs, str(few), "--set-threads", "pretrain=1", "sample=1")
+    for fig in ("fig6", "fig7", "fig8"):
+        for ext in ("pdf", "png"):
+            assert (results / f"figures/{fig}.{ext}").stat().st_size > 1000, (fig, ext)
+    table = (results / "tables/ablation_spikes.csv").read_text().splitlines()
+    assert [r.split(",")[1] for r in table[1:]] == ["mamba50_d_xb32", "mamba50", "mamba50_dt_limit0p0001_1_dt_rank2",
+                                                    "mamba50"]
+    meta = json.loads((results / "pretrain/mamba50_d_xb32/config.json").read_text())
+    assert meta["model"]["mamba"]["d_xb"] == 32 and meta["model"]["mamba"]["d_inner"] is None
+    assert (results / "vote/gdn50_attn_0_3/gsm8k.curves.csv").is_file()
+    assert not (results / "vote/mamba50_d_xb32").exists()  # loss figures need no sampling
+    assert planned(snakemake("-n", "all", *configs, str(few)).stdout) == study_before  # the study is untouched

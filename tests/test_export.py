@@ -42,6 +42,8 @@ ARCHS = {
                       gla={"use_output_gate": True, "fuse_norm": False, "gate_fn": "sigmoid", "feature_map": "relu",
                            "clamp_min": -0.5, "use_short_conv": False},
                       gdn={"use_short_conv": False, "expand_v": 2.0}, mamba={"d_inner": 48, "conv_bias": False, "bias": True}),
+    # the ablation knobs (issue 46): x at d_xb shared across d_inner, Δ clamped
+    "mamba_knobs": dict(layers=["mamba", "attention"], mamba={"d_inner": 64, "d_xb": 16, "dt_limit": [0.001, 0.5]}),
 }
 
 
@@ -105,7 +107,7 @@ def new_tokens(row: list[int], eos: int) -> list[int]:
     return row[: row.index(eos)] if eos in row else row
 
 
-@pytest.mark.parametrize("arch", ["transformer", "mamba", "gla", "gdn", "hybrid", "options_a", "options_b"])
+@pytest.mark.parametrize("arch", ["transformer", "mamba", "gla", "gdn", "hybrid", "options_a", "options_b", "mamba_knobs"])
 @torch.no_grad()
 def test_greedy_generate_equals_the_samplers(exported, arch):
     """A left-padded batch through generate(), each row against the project's engine at temperature 0."""
@@ -128,7 +130,7 @@ def test_greedy_generate_equals_the_samplers(exported, arch):
         assert new_tokens(gen[i, batch.input_ids.shape[1]:].tolist(), tok.eos_token_id) == sampled[i], (arch, i)
 
 
-@pytest.mark.parametrize("arch", ["hybrid", "options_b"])  # with and without short convs
+@pytest.mark.parametrize("arch", ["hybrid", "options_b", "mamba_knobs"])  # with and without short convs
 @torch.no_grad()
 def test_left_padding_and_continuing_from_the_state(exported, arch):
     """Padded rows equal the same rows alone; a forward continued from the decode state (several

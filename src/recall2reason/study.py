@@ -102,3 +102,177 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
             raise ConfigError(f"models.only names unknown model(s) {unknown}; known: {names}")
         specs = [s for s in specs if s.name in only]
     return specs
+
+
+# -- the ablations of Appendix A.3 (Figures 6, 7, 8) ---------------------------------------------
+
+LOSS_FIGURES = ("fig6", "fig7")  # training-loss curves per variant, loss spikes marked
+ACCURACY_FIGURES = ("fig8",)  # GSM8K majority-vote accuracy per variant
+
+
+@dataclass(frozen=True)
+class Variant:
+    spec: ModelSpec
+    label: str  # the set's swept settings, e.g. "d_state=8" or "attention 0, 11"
+
+
+@dataclass(frozen=True)
+class AblationSet:
+    name: str
+    title: str
+    base: str
+    variants: tuple[Variant, ...]
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "base": self.base,
+                "variants": [{"model": v.spec.name, "label": v.label} for v in self.variants]}
+
+
+def effective_mixer(cls: str, settings: dict, d_model: int) -> dict:
+    """A mixer's settings with every default filled in and Mamba's "auto" values (None) resolved,
+    so that two ways of writing the same layer compare equal (d_xb null and d_xb = d_inner)."""
+    from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig  # torch-free
+
+    dc = {"mamba": MambaConfig, "gla": GLAConfig, "gdn": GDNConfig}[cls]
+    from recall2reason.common.cfg import from_dict, to_dict
+
+    out = to_dict(from_dict(dc, settings, f"mixers.{cls}"))
+    if cls == "mamba":
+        out["d_inner"] = out["d_inner"] if out["d_inner"] is not None else int(out["expand"] * d_model)
+        out["d_xb"] = out["d_xb"] if out["d_xb"] is not None else out["d_inner"]
+        out["dt_rank"] = out["dt_rank"] if out["dt_rank"] is not None else -(-d_model // 16)
+        out.pop("expand")  # only through d_inner
+    return out
+
+
+def _token(value: Any) -> str:
+    """A setting's value in a model name: 8, on / off, 0p0001 (0.0001), 1_none (a list)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return "_".join(_token(v) for v in value)
+    if isinstance(value, float):
+        text = repr(value) if value != int(value) else str(int(value))
+        return text.replace(".", "p").replace("-", "m").replace("+", "")
+    return str(value)
+
+
+def _join(key: str, value: Any) -> str:
+    tok = _token(value)
+    return f"{key}{tok}" if tok[:1].isdigit() else f"{key}_{tok}"
+
+
+def variant_spec(base: ModelSpec, override: dict, where: str) -> tuple[ModelSpec, dict[str, Any]]:
+    """The base model with ``override`` ({mixers: {cls: {...}}, attention_layers: [...]}) applied,
+    and the settings that differ from the base's (key -> value). Its name is the base's name plus
+    those settings in a fixed order (mixer keys sorted, then attention layers): the same variant
+    reached from two sets, or written two ways, gets one name and is trained once."""
+    if base.mixer_class == "transformer":
+        raise ConfigError(f"{where}: the Transformer has no mixer settings or attention placement to vary")
+    cls = base.mixer_class
+    d_model = int(base.base["d_model"])
+    unknown = sorted(set(override.get("mixers", {})) - {cls})
+    if unknown:
+        raise ConfigError(f"{where}: mixers.{unknown[0]} does not apply to {base.name}, a {cls} model")
+    old = effective_mixer(cls, base.mixers.get(cls, {}), d_model)
+    asked = {**base.mixers.get(cls, {}), **override.get("mixers", {}).get(cls, {})}
+    new = effective_mixer(cls, asked, d_model)
+    changed = {k: new[k] for k in sorted(new) if new[k] != old[k]}
+    layers = base.attention_layers
+    if "attention_layers" in override:
+        layers = tuple(sorted(override["attention_layers"]))
+        bad = [i for i in layers if not 0 <= i < base.n_layers]
+        if bad:
+            raise ConfigError(f"{where}: attention at layer(s) {bad}, but {base.name} has {base.n_layers} layers")
+    parts = [_join(k, v) for k, v in changed.items()]
+    if layers != base.attention_layers:
+        parts.append("attn_" + ("_".join(map(str, layers)) or "none"))
+    if not parts:
+        return base, {}
+    mixers = copy.deepcopy(base.mixers)
+    mixers[cls] = asked  # as written: d_xb 768 stays 768 when d_inner grows (its null would follow d_inner)
+    settings = dict(changed)
+    if layers != base.attention_layers:
+        settings["attention_layers"] = list(layers)
+    name = "_".join([base.name, *parts])
+    return ModelSpec(name, cls, layers, base.n_layers, dict(base.base), mixers), settings
+
+
+def _label(settings: dict[str, Any], swept: list[str], effective: dict[str, Any]) -> str:
+    """The legend entry: every setting the set sweeps, at this variant's value."""
+    items = []
+    for key in swept:
+        value = settings.get(key, effective.get(key))
+        if key == "attention_layers":
+            items.append("attention " + (", ".join(map(str, value)) or "none"))
+        elif isinstance(value, bool) or value is None:
+            items.append(f"{key} {'none' if value is None else 'on' if value else 'off'}")
+        elif isinstance(value, (list, tuple)):
+            items.append(f"{key} [{', '.join('none' if v is None else f'{v:g}' for v in value)}]")
+        else:
+            items.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+    return ", ".join(items)
+
+
+def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, AblationSet]:
+    """Every ablation set of ``ablations.sets`` whose name some figure of ``ablations.figures``
+    draws, its variants built from the study's models (``models.only`` aside: a set may vary a
+    model the main study leaves out). A variant whose model equals a study model is that model."""
+    known = {s.name: s for s in expand_models({**models_cfg, "only": []})}
+    by_config = {json_key(s): s for s in known.values()}
+    sets_cfg = ablations_cfg.get("sets", {})
+    drawn = [n for names in ablations_cfg.get("figures", {}).values() for n in names or []]
+    missing = sorted(set(drawn) - set(sets_cfg))
+    if missing:
+        raise ConfigError(f"ablations.figures: no set named {missing[0]!r} in ablations.sets ({sorted(sets_cfg)})")
+    out: dict[str, AblationSet] = {}
+    names: dict[str, ModelSpec] = {}
+    for set_name in dict.fromkeys(drawn):
+        scfg = sets_cfg[set_name]
+        if scfg["base"] not in known:
+            raise ConfigError(f"ablations.sets.{set_name}.base: {scfg['base']!r} is not a model of the study ({sorted(known)})")
+        base = known[scfg["base"]]
+        built = [variant_spec(base, v or {}, f"ablations.sets.{set_name}.variants[{i}]")
+                 for i, v in enumerate(scfg["variants"])]
+        swept = sorted({k for _, settings in built for k in settings}, key=lambda k: (k == "attention_layers", k))
+        effective = {**effective_mixer(base.mixer_class, base.mixers.get(base.mixer_class, {}),
+                                       int(base.base["d_model"])),
+                     "attention_layers": list(base.attention_layers)}
+        variants = []
+        for spec, settings in built:
+            spec = by_config.get(json_key(spec), spec)  # e.g. gdn83 with attention at 3, 7, 11 is gdn75
+            prev = names.setdefault(spec.name, spec)
+            if json_key(prev) != json_key(spec):
+                raise ConfigError(f"ablations: two different variants are both named {spec.name!r}")
+            label = _label(settings, swept, effective) or base.name
+            if spec.name in [v.spec.name for v in variants]:
+                raise ConfigError(f"ablations.sets.{set_name}: variant {spec.name!r} listed twice (two of its variants "
+                                  "are the same model under this config's models section: drop one, or the set "
+                                  "from ablations.figures)")
+            variants.append(Variant(spec, label))
+        out[set_name] = AblationSet(set_name, scfg.get("title") or set_name, base.name, tuple(variants))
+    return out
+
+
+def json_key(spec: ModelSpec) -> str:
+    """What the model is (its ModelConfig dict, mixers resolved), not what it is called."""
+    import json
+
+    cfg = spec.model_config()
+    for cls in ("mamba", "gla", "gdn"):
+        if cls in cfg:
+            cfg[cls] = effective_mixer(cls, cfg[cls], int(spec.base["d_model"]))
+    used = set(spec.layer_types)
+    cfg = {k: v for k, v in cfg.items() if k not in ("mamba", "gla", "gdn") or k in used}
+    return json.dumps(cfg, sort_keys=True)
+
+
+def ablation_models(sets: dict[str, AblationSet]) -> dict[str, ModelSpec]:
+    """Each model the ablations train, once, in the sets' order."""
+    out: dict[str, ModelSpec] = {}
+    for s in sets.values():
+        for v in s.variants:
+            out.setdefault(v.spec.name, v.spec)
+    return out

@@ -16,7 +16,7 @@ from recall2reason.common.cfg import ConfigError
 from recall2reason.common.schema import config_errors
 from recall2reason.pretrain.config import job_train_section, micro_batch_errors
 from recall2reason.probe.config import ENGINE_KEYS, SET_KEYS, ProbeConfig
-from recall2reason.study import expand_models
+from recall2reason.study import ablation_models, expand_ablations, expand_models
 
 _errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 if _errors:
@@ -29,7 +29,14 @@ try:
 except ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 MODELS = list(MODEL_SPECS)
-_mb_errors = micro_batch_errors(config["train"], [s.name for s in expand_models({**config["models"], "only": []})])
+try:  # Appendix A.3: variants of the study's models, built only by the ablation targets (ablations.smk)
+    ABLATION_SETS = expand_ablations(config["models"], config.get("ablations", {}))
+except ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
+SPECS = {**ablation_models(ABLATION_SETS), **MODEL_SPECS}  # every model a job may train
+_mb_errors = micro_batch_errors(
+    config["train"], list(dict.fromkeys([s.name for s in expand_models({**config["models"], "only": []})] + list(SPECS)))
+)
 if _mb_errors:
     raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _mb_errors))
 DATASETS = list(config["eval"])
@@ -50,7 +57,7 @@ for role, name in config["report"]["datasets"].items():
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
+    model="|".join(SPECS),
     dataset="|".join(DATASETS),
     part=r"\d+",
 
@@ -147,7 +154,7 @@ def judge_preflight_warning(wc):
 
 
 def pretrain_cfg(wc):
-    spec = MODEL_SPECS[wc.model]
+    spec = SPECS[wc.model]
     return cfg_json(
         {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": job_train_section(spec.name, config["train"])}
     )
@@ -183,3 +190,23 @@ def sample_stats(dataset):
 
 def report_out(path, caption, category):
     return report(path, caption=f"../report/{caption}.rst", category=category)
+
+
+# ablations.smk: which figures have sets, and each figure job's config
+ABLATION_FIGURES = {fig: sets for fig, sets in config.get("ablations", {}).get("figures", {}).items() if sets}
+LOSS_SETS = [s for fig in ("fig6", "fig7") for s in ABLATION_FIGURES.get(fig, [])]
+
+
+def ablation_cfg(set_names):
+    return cfg_json(
+        {
+            "sets": [ABLATION_SETS[s].summary() for s in set_names],
+            "spikes": config.get("ablations", {}).get("spikes", {}),
+            "metric": config["report"]["metric"],
+            "bands": config["report"]["bands"],
+        }
+    )
+
+
+def ablation_models_of(set_names):
+    return list(dict.fromkeys(v.spec.name for s in set_names for v in ABLATION_SETS[s].variants))

@@ -35,6 +35,7 @@ from transformers.utils import ModelOutput
 
 # <inline>: recall2reason.export replaces these imports with the source of what they import
 from recall2reason.models.layers.base import scaled_dim
+from recall2reason.models.layers.mamba import share_heads
 from recall2reason.models.model import RMSNorm
 from recall2reason.models.ops.conv import causal_conv1d, causal_conv1d_step, conv_window, short_conv
 from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, recurrent_gated_delta_rule_step
@@ -158,29 +159,41 @@ class Mamba(nn.Module):
         self.d_inner = c.d_inner if c.d_inner is not None else int(c.expand * d)
         self.d_state, self.d_conv = c.d_state, c.d_conv
         self.dt_rank = c.dt_rank if c.dt_rank is not None else math.ceil(d / 16)
-        self.in_proj = nn.Linear(d, 2 * self.d_inner, bias=c.bias)
-        self.conv1d = short_conv(self.d_inner, c.d_conv, c.conv_bias)
-        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
+        # the ablation knobs (checkpoints from before them lack the keys): x at d_xb, Δ clamped
+        self.d_xb = getattr(c, "d_xb", None) or self.d_inner
+        self.repeat = self.d_inner // self.d_xb
+        lim = getattr(c, "dt_limit", None)
+        self.dt_limit = None if lim is None else (float(lim[0]), math.inf if lim[1] is None else float(lim[1]))
+        self.in_proj = nn.Linear(d, self.d_xb + self.d_inner, bias=c.bias)
+        self.conv1d = short_conv(self.d_xb, c.d_conv, c.conv_bias)
+        self.x_proj = nn.Linear(self.d_xb, self.dt_rank + 2 * self.d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         self.A_log = nn.Parameter(torch.zeros(self.d_inner, self.d_state))
         self.D = nn.Parameter(torch.ones(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d, bias=c.bias)
 
-    def _ssm_inputs(self, x):  # x (..., d_inner) -> dt (before its bias), B, C
+    def _ssm_inputs(self, x):  # x (..., d_xb) -> x (..., d_inner), dt (before its bias; Δ if clamped), B, C
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return F.linear(dt, self.dt_proj.weight), B, C
+        dt = F.linear(dt, self.dt_proj.weight)
+        if self.dt_limit is not None:
+            dt = F.softplus(dt.float() + self.dt_proj.bias.float()).clamp(*self.dt_limit).to(x.dtype)
+        return share_heads(x, self.repeat, self.d_state), dt, B, C
+
+    def _delta_kw(self) -> dict:
+        if self.dt_limit is not None:
+            return {"delta_bias": None, "delta_softplus": False}
+        return {"delta_bias": self.dt_proj.bias.float(), "delta_softplus": True}
 
     def forward(self, u, pos, mask, state):
-        x, z = self.in_proj(u).chunk(2, dim=-1)
+        x, z = self.in_proj(u).split([self.d_xb, self.d_inner], dim=-1)
         A = -torch.exp(self.A_log.float())
         if state is not None and "ssm" in state:
             return self.out_proj(torch.stack([self._step(x[:, t], z[:, t], A, state) for t in range(x.shape[1])], 1))
         x = zero_pads(apply_short_conv(self.conv1d, x, mask, state, "conv"), mask)  # pads add nothing to the state
-        dt, Bm, Cm = self._ssm_inputs(x)
+        x, dt, Bm, Cm = self._ssm_inputs(x)
         args = (x.transpose(1, 2), dt.transpose(1, 2), A, Bm.transpose(1, 2).contiguous(),
                 Cm.transpose(1, 2).contiguous(), self.D.float())
-        kw = dict(z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
-                  return_last_state=state is not None)
+        kw = dict(z=z.transpose(1, 2), **self._delta_kw(), return_last_state=state is not None)
         scan = kernel("mamba_ssm.ops.selective_scan_interface", "selective_scan_fn", x)
         if scan is not None:
             out = scan(*(a.contiguous() for a in args), **{**kw, "z": kw["z"].contiguous()})
@@ -190,12 +203,13 @@ class Mamba(nn.Module):
             out, state["ssm"] = out[0], out[1].float()
         return self.out_proj(out.transpose(1, 2))
 
-    def _step(self, x, z, A, state):  # one token: x, z (B, d_inner)
+    def _step(self, x, z, A, state):  # one token: x (B, d_xb), z (B, d_inner)
         x = causal_conv1d_step(x, state["conv"], self.conv1d.weight, self.conv1d.bias)
-        dt, Bm, Cm = self._ssm_inputs(x)
+        x, dt, Bm, Cm = self._ssm_inputs(x)
         update = kernel("mamba_ssm.ops.triton.selective_state_update", "selective_state_update", x)
-        step_args = (state["ssm"], x, dt, A, Bm, Cm, self.D.float())
-        y = (update or selective_state_step)(*step_args, z=z, dt_bias=self.dt_proj.bias.float(), dt_softplus=True)
+        step_args = (state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float())
+        kw = self._delta_kw()
+        y = (update or selective_state_step)(*step_args, z=z, dt_bias=kw["delta_bias"], dt_softplus=kw["delta_softplus"])
         return y.to(x.dtype)
 
 

@@ -7,9 +7,19 @@
     models/checkpoint.py   safetensors + config.json, identical for both backends
 """
 
-from recall2reason.models.checkpoint import load_model, save_model
 from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig, ModelConfig
-from recall2reason.models.model import HybridLM, build_model, resolve_backend
+
+_LAZY = {"load_model": "checkpoint", "save_model": "checkpoint", "HybridLM": "model", "build_model": "model",
+         "resolve_backend": "model"}
+
+
+def __getattr__(name: str):
+    # torch only on first use: the DAG's parse reads the mixer dataclasses (study.effective_mixer)
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"recall2reason.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "GDNConfig",

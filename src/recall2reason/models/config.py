@@ -15,13 +15,20 @@ from recall2reason.common.cfg import ConfigError, from_dict, to_dict
 
 @dataclass
 class MambaConfig:
-    """mamba-ssm's Mamba1 block (Table 3): d_inner = expand * d_model unless d_inner is set."""
+    """mamba-ssm's Mamba1 block (Table 3): d_inner = expand * d_model unless d_inner is set.
+
+    ``d_xb`` < d_inner projects x at d_xb and shares each head of d_state channels across
+    d_inner / d_xb heads, as Mamba-in-the-Llama shares its x and B (layers/mamba.py says how far);
+    None (= d_inner) is the plain Mamba1 block. ``dt_limit`` [lo, hi] clamps Δ after the
+    softplus, as mamba-ssm's Mamba2 ``dt_limit`` (hi None: no upper bound); None: no clamp."""
 
     d_state: int = 16
     d_conv: int = 4
     expand: int = 1
     dt_rank: int | None = 32  # None: ceil(d_model / 16), mamba-ssm's "auto"
     d_inner: int | None = None
+    d_xb: int | None = None  # None: d_inner (Table 3: 768 = d_inner)
+    dt_limit: list[float | None] | None = None
     dt_min: float = 0.001
     dt_max: float = 0.1
     dt_init_floor: float = 1e-4

@@ -10,6 +10,9 @@
     figure recall      --probes S...  --out-pdf --out-png
     figure recall_vs_reasoning --probes S... --judge J... --curves C... --out-pdf --out-png
     table --which recall --probes S... --judge J... --curves C... --out-csv --out-md --out-tex --out-correlation
+    ablation fig6|fig7 --metrics M... --out-pdf --out-png     (training loss per variant, spikes marked)
+    ablation spikes    --metrics M... --out-csv --out-md      (loss spikes per variant)
+    ablation fig8      --curves C...  --out-pdf --out-png     (GSM8K maj@N per variant)
 
 Each file's model is read from its path, as laid out in docs/design.md
 (``judge/<model>/..``, ``vote/<model>/..``, ``pretrain/<model>/config.json``,
@@ -91,6 +94,16 @@ def build_parser():
     out["gpu_seconds"].add_argument("--sample-stats", nargs="+", action="extend", required=True,
                                     help="samples/<model>/<dataset>/part-*.stats.json files")
     out["gpu_seconds"].add_argument("--dataset", choices=("gsm8k", "math500"), default="gsm8k")
+    a = sub.add_parser("ablation", help="Appendix A.3: loss curves (fig6, fig7), the spike table, GSM8K accuracy (fig8); "
+                       "--cfg: the sets drawn (recall2reason.report.ablations)")
+    a.add_argument("which", choices=("fig6", "fig7", "fig8", "spikes"))
+    a.add_argument("--cfg", default=argparse.SUPPRESS, help="sets + spike rule + metric (inline JSON or @file)")
+    a.add_argument("--metrics", nargs="+", help="fig6 / fig7 / spikes: pretrain/<model>/metrics.jsonl per model")
+    a.add_argument("--curves", nargs="+", help="fig8: vote/<model>/<dataset>.curves.csv per model (GSM8K)")
+    a.add_argument("--out-pdf")
+    a.add_argument("--out-png")
+    a.add_argument("--out-csv")
+    a.add_argument("--out-md")
     return p
 
 
@@ -104,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             run.table(args)
         elif args.command == "extraction":
             run.extraction(args)
+        elif args.command == "ablation":
+            run.ablation(args)
         else:
             run.figure(args)
     except (InputFileError, ConfigError) as e:

@@ -197,3 +197,35 @@ def recall_figure(args: argparse.Namespace, cfg) -> None:
         fig = figures.recall_correlation_figure(points, corr, maj_label)
     save_figure(fig, args.out_pdf, args.out_png)
     log.info("%s: %d models -> %s", args.figure, len(models), ", ".join(filter(None, (args.out_pdf, args.out_png))))
+
+
+def ablation(args: argparse.Namespace) -> None:
+    """Figures 6-8 and the spike table from the sets in --cfg (recall2reason.report.ablations)."""
+    from recall2reason.report import ablations as ab
+
+    cfg = ab.AblationReportConfig.load(getattr(args, "cfg", ""))
+    wanted = cfg.models()
+    if args.which == "fig8":
+        files = per_model(args.curves or [], "curves")
+    else:
+        files = per_model(args.metrics or [], "metrics")
+    missing = [m for m in wanted if m not in files]
+    if missing:
+        raise InputError(f"ablation {args.which}: no {'--curves' if args.which == 'fig8' else '--metrics'} file for "
+                         f"model(s) {missing}")
+    if args.which == "spikes":
+        if not (args.out_csv or args.out_md):
+            raise InputError("ablation spikes: give --out-csv and/or --out-md")
+        losses = {m: ab.read_losses(exists(files[m])) for m in wanted}
+        rows = ab.spike_rows(cfg.sets, losses, cfg.spikes)
+        ab.write_spike_table(rows, cfg.spikes, args.out_csv, args.out_md)
+        log.info("spikes: %d variants, %d spikes", len(rows), sum(r["spikes"] for r in rows))
+        return
+    if not (args.out_pdf or args.out_png):
+        raise InputError(f"ablation {args.which}: give --out-pdf and/or --out-png")
+    if args.which == "fig8":
+        fig = ab.accuracy_figure(cfg.sets, {m: read_curves(exists(files[m])) for m in wanted}, cfg.metric, cfg.bands)
+    else:
+        fig = ab.loss_figure(cfg.sets, {m: ab.read_losses(exists(files[m])) for m in wanted}, cfg.spikes)
+    save_figure(fig, args.out_pdf, args.out_png)
+    log.info("%s: %d sets, %d models", args.which, len(cfg.sets), len(wanted))

@@ -7,6 +7,15 @@
     h_t    = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t,  y_t = C_t h_t + D x_t     (A = -exp(A_log), (d_inner, d_state))
     out    = W_out (y * silu(z))
 
+Two knobs beyond mamba-ssm's Mamba1 (ablations, Appendix A.3; defaults give the block above):
+
+- ``d_xb`` < d_inner: x is projected and convolved at d_xb, W_x reads it there, and each head of
+  d_state channels is shared by d_inner / d_xb heads of the scan (Mamba-in-the-Llama's
+  ``repeat_kv`` of x, with heads of size d_state). z, Δ, A, D stay d_inner wide. B is Mamba1's, one
+  d_state vector shared by every channel; Mamba-in-the-Llama's B and C are grouped per head
+  instead, which at d_xb = d_inner is another model than Table 3's Mamba, so they are not.
+- ``dt_limit`` [lo, hi]: Δ = clamp(softplus(W_dt dt + b_dt), lo, hi), mamba-ssm Mamba2's dt_limit.
+
 State-dict keys equal mamba-ssm's (in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj), so weights
 load into ``mamba_ssm.modules.mamba_simple.Mamba``. Backends: ``kernels`` runs mamba-ssm's CUDA
 ``selective_scan_fn`` (the module's non-fused path; causal-conv1d's conv when installed, else
@@ -22,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recall2reason.common.cfg import ConfigError
 from recall2reason.models import kernels
 from recall2reason.models.layers.base import Mixer, register_mixer
 from recall2reason.models.ops import conv as conv_ops
@@ -38,10 +48,13 @@ class Mamba(Mixer):
         self.d_inner = c.d_inner if c.d_inner is not None else int(c.expand * d)
         self.d_state, self.d_conv = c.d_state, c.d_conv
         self.dt_rank = c.dt_rank if c.dt_rank is not None else math.ceil(d / 16)
-        self.in_proj = nn.Linear(d, 2 * self.d_inner, bias=c.bias)
-        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, c.d_conv, groups=self.d_inner, padding=c.d_conv - 1,
+        self.d_xb = c.d_xb if c.d_xb is not None else self.d_inner
+        self.repeat = mamba_repeat(self.d_inner, self.d_xb, self.d_state)
+        self.dt_limit = mamba_dt_limit(c.dt_limit)
+        self.in_proj = nn.Linear(d, self.d_xb + self.d_inner, bias=c.bias)  # [x (d_xb) | z (d_inner)]
+        self.conv1d = nn.Conv1d(self.d_xb, self.d_xb, c.d_conv, groups=self.d_xb, padding=c.d_conv - 1,
                                 bias=c.conv_bias)
-        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
+        self.x_proj = nn.Linear(self.d_xb, self.dt_rank + 2 * self.d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         self.A_log = nn.Parameter(torch.zeros(self.d_inner, self.d_state))  # kept fp32 by the trainer's policy
         self.D = nn.Parameter(torch.ones(self.d_inner))
@@ -78,18 +91,27 @@ class Mamba(Mixer):
             return causal_conv1d_fn(x.transpose(1, 2), w, self.conv1d.bias, activation="silu").transpose(1, 2)
         return conv_ops.causal_conv1d(x, self.conv1d.weight, self.conv1d.bias, "silu")
 
-    def _ssm_inputs(self, x):  # x (..., d_inner) -> dt (pre-bias), B, C
+    def _ssm_inputs(self, x):
+        """x (..., d_xb) -> x shared out to (..., d_inner), dt (pre-bias; Δ itself under dt_limit), B, C."""
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return F.linear(dt, self.dt_proj.weight), B, C
+        dt = F.linear(dt, self.dt_proj.weight)
+        if self.dt_limit is not None:  # the kernels apply bias + softplus inside: do it here to clamp after
+            lo, hi = self.dt_limit
+            dt = F.softplus(dt.float() + self.dt_proj.bias.float()).clamp(lo, hi).to(x.dtype)
+        return share_heads(x, self.repeat, self.d_state), dt, B, C
+
+    def _delta_kw(self) -> dict:  # what the scan still applies to dt: bias + softplus, unless _ssm_inputs did
+        if self.dt_limit is not None:
+            return {"delta_bias": None, "delta_softplus": False}
+        return {"delta_bias": self.dt_proj.bias.float(), "delta_softplus": True}
 
     def _scan(self, x, z, return_last_state=False):
-        """x, z (B, T, d_inner) -> y (B, T, d_inner) [, last ssm state (B, d_inner, d_state)]."""
-        dt, Bm, Cm = self._ssm_inputs(x)
+        """x (B, T, d_xb), z (B, T, d_inner) -> y (B, T, d_inner) [, last ssm state (B, d_inner, d_state)]."""
+        x, dt, Bm, Cm = self._ssm_inputs(x)
         A = -torch.exp(self.A_log.float())
         args = (x.transpose(1, 2), dt.transpose(1, 2), A, Bm.transpose(1, 2).contiguous(),
                 Cm.transpose(1, 2).contiguous(), self.D.float())
-        kw = dict(z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
-                  return_last_state=return_last_state)
+        kw = dict(z=z.transpose(1, 2), **self._delta_kw(), return_last_state=return_last_state)
         if self.backend == "kernels":
             from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
@@ -103,38 +125,66 @@ class Mamba(Mixer):
 
     # -- Mixer interface ---------------------------------------------------------------------
     def forward(self, u):
-        x, z = self.in_proj(u).chunk(2, dim=-1)
+        x, z = self.in_proj(u).split([self.d_xb, self.d_inner], dim=-1)
         return self.out_proj(self._scan(self._conv(x), z))
 
     def init_state(self, batch_size, max_len, device, dtype):
         return {
-            "conv": torch.zeros(batch_size, self.d_inner, self.d_conv, device=device, dtype=dtype),
+            "conv": torch.zeros(batch_size, self.d_xb, self.d_conv, device=device, dtype=dtype),
             "ssm": torch.zeros(batch_size, self.d_inner, self.d_state, device=device, dtype=torch.float32),
         }
 
     def prefill(self, u, state, slot):
-        x, z = self.in_proj(u).chunk(2, dim=-1)
+        x, z = self.in_proj(u).split([self.d_xb, self.d_inner], dim=-1)
         state["conv"][slot] = conv_ops.conv_window(x, self.d_conv)[0].to(state["conv"].dtype)
         y, last = self._scan(self._conv(x), z, return_last_state=True)
         state["ssm"][slot] = last[0].float()
         return self.out_proj(y)
 
     def step(self, u, state, pos):
-        x, z = self.in_proj(u[:, 0]).chunk(2, dim=-1)  # (B, d_inner)
+        x, z = self.in_proj(u[:, 0]).split([self.d_xb, self.d_inner], dim=-1)  # (B, d_xb), (B, d_inner)
         if self.backend == "kernels" and kernels.causal_conv1d_available():
             from causal_conv1d import causal_conv1d_update
 
             x = causal_conv1d_update(x, state["conv"], self.conv1d.weight.squeeze(1), self.conv1d.bias, "silu")
         else:
             x = conv_ops.causal_conv1d_step(x, state["conv"], self.conv1d.weight, self.conv1d.bias, "silu")
-        dt, Bm, Cm = self._ssm_inputs(x)
+        x, dt, Bm, Cm = self._ssm_inputs(x)
         A = -torch.exp(self.A_log.float())
+        kw = self._delta_kw()
+        kw = {"dt_bias": kw["delta_bias"], "dt_softplus": kw["delta_softplus"]}
         if self.backend == "kernels":
             from mamba_ssm.ops.triton.selective_state_update import selective_state_update
 
-            y = selective_state_update(state["ssm"], x, dt, A, Bm, Cm, self.D.float(), z=z,
-                                       dt_bias=self.dt_proj.bias.float(), dt_softplus=True)
+            y = selective_state_update(state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float(), z=z, **kw)
         else:
-            y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, dt_bias=self.dt_proj.bias,
-                                     dt_softplus=True)
+            y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, **kw)
         return self.out_proj(y.to(u.dtype))[:, None]
+
+
+def mamba_repeat(d_inner: int, d_xb: int, d_state: int) -> int:
+    """How many scan heads share one head of x (1: the plain block)."""
+    if d_xb == d_inner:
+        return 1
+    if d_inner % d_xb or d_xb % d_state:
+        raise ConfigError(f"mixers.mamba: d_xb {d_xb} must divide d_inner {d_inner} and be a multiple of "
+                          f"d_state {d_state} (x is shared in heads of d_state channels)")
+    return d_inner // d_xb
+
+
+def mamba_dt_limit(limit) -> tuple[float, float] | None:
+    if limit is None:
+        return None
+    if len(limit) != 2 or limit[0] is None or (limit[1] is not None and not 0 <= limit[0] < limit[1]):
+        raise ConfigError(f"mixers.mamba.dt_limit: expected [lo, hi] with 0 <= lo < hi (hi null: none), got {limit}")
+    return float(limit[0]), math.inf if limit[1] is None else float(limit[1])
+
+
+def share_heads(x: torch.Tensor, repeat: int, head: int) -> torch.Tensor:
+    """(..., n * head) -> (..., n * repeat * head): head i of x feeds heads i*repeat .. i*repeat+repeat-1,
+    Mamba-in-the-Llama's repeat_kv order."""
+    if repeat == 1:
+        return x
+    *lead, width = x.shape
+    n = width // head
+    return x.unflatten(-1, (n, 1, head)).expand(*lead, n, repeat, head).reshape(*lead, n * repeat * head)
