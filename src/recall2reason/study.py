@@ -35,13 +35,15 @@ class ModelSpec:
         mixer = "attention" if self.mixer_class == "transformer" else self.mixer_class
         return ["attention" if i in self.attention_layers else mixer for i in range(self.n_layers)]
 
-    def model_config(self, backend: str = "auto") -> dict:
-        """The dict that ``recall2reason.models.ModelConfig`` is built from."""
+    def model_config(self, backend: str = "auto", kernels: dict | None = None) -> dict:
+        """The dict that ``recall2reason.models.ModelConfig`` is built from; ``kernels``: the
+        ``models.kernels`` section (``KernelConfig``; None: its defaults)."""
         return {
             **self.base,
             "layers": self.layer_types,
             **{k: v for k, v in self.mixers.items()},
             "backend": backend,
+            **({"kernels": dict(kernels)} if kernels is not None else {}),
         }
 
     def summary(self) -> dict[str, Any]:

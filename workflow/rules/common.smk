@@ -156,7 +156,7 @@ def judge_preflight_warning(wc):
 def pretrain_cfg(wc):
     spec = SPECS[wc.model]
     return cfg_json(
-        {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": job_train_section(spec.name, config["train"])}
+        {"name": spec.name, "model": spec.model_config(config["models"]["backend"], config["models"].get("kernels")), "train": job_train_section(spec.name, config["train"])}
     )
 
 
