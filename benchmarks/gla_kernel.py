@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from triton.testing import do_bench
 
-from recall2reason.models.kernels.agreement import rel_err
+from agreement import rel_err
 from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
 from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
 from recall2reason.models.ops.gla import chunk_gla as reference_gla
