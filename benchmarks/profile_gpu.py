@@ -21,8 +21,9 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s;
            then the step's other GEMMs (o_proj, ff_out, the LM head of one loss chunk) alone
 --qkv-sweep  attention's q / k / v projection with RoPE at micro-batch 32 x 2048 (bf16), forward +
-           backward under torch.compile: three GEMMs with RoPE left to inductor vs one GEMM + the
-           Triton split-and-rotate op (models/ops/qkv_rope.py, the default) at each launch configuration
+           backward under torch.compile: one GEMM + the Triton split-and-rotate op
+           (models/ops/qkv_rope.py) at each launch configuration (the three-GEMM form it beat is
+           gone from the model; its figures stay in BENCHMARKS.md)
 --nucleus-sweep  the Triton top-p kernel's launch configurations (block size, warps) on
            flat (random-weight model) and peaked (trained-model-like) logits: ms per graphed call
            and tokens that differ from the default configuration and from the sort reference
@@ -147,7 +148,7 @@ def profile_sample(name: str, spec, args, out: Path) -> list[dict]:
                 res["step_ms"] = graphed_ms(eng._step_fn)
                 reset()
                 if not compile_step:
-                    res["model_step_ms"] = graphed_ms(lambda: model.step(eng.tok, eng.states, eng.pos))
+                    res["model_step_ms"] = graphed_ms(lambda: model.step(eng.tok, eng.states, eng.pos, eng.decode_attention))
                     reset()
                     logits = torch.randn(B, model.cfg.vocab_size, device="cuda", dtype=torch.bfloat16)
                     for label, fn in nucleus_variants().items():
@@ -324,8 +325,8 @@ def gemm_sweep(args) -> list[dict]:
 
 
 def qkv_sweep(args) -> list[dict]:
-    """ms per forward + backward of attention's q / k / v with RoPE (Attention._qkv, both forms) at
-    32 x 2048 tokens, d 768, 12 heads of 64, bf16, compiled; the packed form at each launch config."""
+    """ms per forward + backward of attention's q / k / v with RoPE (Attention._qkv) at 32 x 2048
+    tokens, d 768, 12 heads of 64, bf16, compiled, at each launch config of the packed op."""
     from recall2reason.models.config import ModelConfig
     from recall2reason.models.layers.attention import Attention
     from recall2reason.models.ops import qkv_rope as op
@@ -346,9 +347,8 @@ def qkv_sweep(args) -> list[dict]:
         with torch.no_grad():
             fn(x)
 
-    variants = [("separate", None)] + [("packed", {"BLOCK_T": b, "num_warps": w}) for b in (16, 32, 64) for w in (1, 2, 4)]
+    variants = [("packed", {"BLOCK_T": b, "num_warps": w}) for b in (16, 32, 64) for w in (1, 2, 4)]
     for form, config in variants:
-        layer.qkv_projection = form
         op.DEFAULT_CONFIG = config or default  # read at launch: the compiled graph calls the op as it is
         fn = torch.compile(layer._qkv)
         res = {"form": form, "config": config, "ms_fwd_bwd": round(event_ms(lambda: fwd_bwd(fn)), 4),
@@ -469,7 +469,7 @@ def main() -> int:
     p.add_argument("--attn-sweep", action="store_true")
     p.add_argument("--sdpa-sweep", action="store_true", help="training SDPA fwd+bwd per backend (flash, cuDNN, efficient)")
     p.add_argument("--gemm-sweep", action="store_true", help="a block's input-projection GEMMs, separate vs fused; o_proj, ff_out, LM head")
-    p.add_argument("--qkv-sweep", action="store_true", help="attention's q / k / v + RoPE: separate vs packed, per launch config")
+    p.add_argument("--qkv-sweep", action="store_true", help="attention's q / k / v + RoPE: the packed op per launch config")
     p.add_argument("--sample-models", default="transformer")
     p.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=[256])
     p.add_argument("--train-model", default="transformer", help="the model whose micro-step --train profiles")
