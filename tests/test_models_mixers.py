@@ -324,6 +324,12 @@ def test_study_passes_models_kernels_into_every_model_config():
         cfg = ModelConfig.from_dict(spec.model_config("reference", kernels))
         assert (cfg.kernels.short_conv, cfg.kernels.gla_train) == ("mix", "fla")
     assert "kernels" not in spec.model_config()  # none given: ModelConfig's defaults
+    # the pretrain rule's params carry only choices off the defaults: with config.yaml's section
+    # they are those of a config without it (no rerun of existing checkpoints)
+    from recall2reason.study import kernels_section
+
+    assert config["models"]["kernels"] and kernels_section(config["models"]) is None
+    assert kernels_section({"kernels": {"short_conv": "auto", "gla_train": "fla"}}) == {"gla_train": "fla"}
 
 
 def test_auto_backend_is_reference_without_cuda():

@@ -56,6 +56,18 @@ class ModelSpec:
         }
 
 
+def kernels_section(models_cfg: dict) -> dict | None:
+    """The ``models.kernels`` choices that differ from ``KernelConfig``'s defaults, None if none
+    do: a rule's params (Snakemake reruns a rule when they change) stay those of a config without
+    the section, so existing checkpoints are not retrained for it; the model gets the defaults
+    either way, and its config.json records all of them."""
+    from recall2reason.models.config import KernelConfig
+
+    given = models_cfg.get("kernels") or {}
+    changed = {k: v for k, v in given.items() if v != getattr(KernelConfig, k, object())}
+    return changed or None
+
+
 def expand_models(models_cfg: dict) -> list[ModelSpec]:
     """All models of the study in the paper's order, restricted to ``only`` when given."""
     base = dict(models_cfg["base"])
