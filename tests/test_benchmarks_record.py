@@ -86,3 +86,15 @@ def test_every_report_cited_in_code_docs_and_the_plan_exists():
                 if stage in {"pretrain", "sample", "models", "gpu", "demo", "vote", "judge", "data"} and m.group(1) not in files:
                     missing.append(f"{path.relative_to(REPO)}: {m.group(1)}")
     assert not missing, "cited reports that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_readme_figures_are_those_of_the_benchmarks_table():
+    readme = (REPO / "README.md").read_text()
+    brief = readme[readme.index("Current figures, in brief"):]
+    rows = [line for line in brief.split("\n\n")[1].splitlines() if line.startswith("|")][2:]
+    assert rows, "README's table of current figures is missing"
+    opening = BENCH.read_text().split("\n## ")[0]
+    for row in rows:
+        figure = row.strip("|").split("|")[1]
+        for number in re.findall(r"\d[\d,.]*\d|\d", figure):
+            assert number in opening, f"README's {number} is not in BENCHMARKS.md's table"
