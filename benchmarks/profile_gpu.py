@@ -1,5 +1,5 @@
 """Where the GPU time goes: kernel tables of one decode step and one training micro-step, and the
-timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
+timing of candidate speed-ups side by side (one device call; figures in benchmarks/reports/, indexed by BENCHMARKS.md).
 
     source benchmarks/gpu_toolkit.sh && python benchmarks/profile_gpu.py --sample --train --out $OUT
 
@@ -15,7 +15,7 @@ timing of candidate speed-ups side by side (one device call; see BENCHMARKS.md).
 --sdpa-sweep  the training attention (causal SDPA, micro-batch 16 x 12 heads x 2048 x 64, bf16)
            forward + backward with each fused backend forced (flash, cuDNN, efficient): ms,
            TFLOP/s, and the difference of output and dq from flash (torch 2.11 already picks cuDNN
-           on Hopper for this shape: BENCHMARKS.md)
+           on Hopper for this shape: 2026-12-03-pretrain-1-attention-kernel)
 --gemm-sweep  the GEMMs of one block's input projections at micro-batch 32 x 2048 (bf16): forward,
            input-gradient and weight-gradient GEMM of q, k, v (768 -> 768 each) and of the
            small gate projections, separate vs fused into one (layers.base.project): ms, TFLOP/s;

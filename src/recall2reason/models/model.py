@@ -43,10 +43,10 @@ class SwiGLU(nn.Module):
     # how the input projection runs (same parameter, function and checkpoint either way):
     # "packed": one GEMM, then models/ops/swiglu.py (a Triton kernel each way on the kernels
     #   backend, its PyTorch twin on the reference one) writes d(proj) whole, without a cat.
-    #   +0.7 % Transformer tok/s on an H100 over "split" (BENCHMARKS.md, 2026-12-06, fourth session);
+    #   +0.7 % Transformer tok/s on an H100 over "split" (benchmarks/reports/2026-12-06-pretrain-4-packed-mlp.md);
     # "split": one GEMM per half of ff_proj's weight, so the backward gets the two gradients as
     #   separate tensors to fuse with silu's (a chunk of one GEMM's output made inductor write
-    #   d(proj) as a slow cat: BENCHMARKS.md, eighth session).
+    #   d(proj) as a slow cat: benchmarks/reports/2026-12-03-pretrain-3-swiglu-split.md).
     projection = "packed"
 
     def __init__(self, d_model: int, hidden: int, backend: str = "reference"):

@@ -72,7 +72,7 @@ def compile_model(model, scope: str = "model", mode: str | None = None) -> None:
     (mixer + MLP + norms) on its own. Blocks of the same kind share one compiled graph, so it
     compiles faster. Under DDP (``grad_sync: ddp``) each block's gradients are then all-reduced as
     its backward ends; one graph hands all of them over at the end. ``mode``: torch.compile's.
-    BENCHMARKS.md (2026-12-06, third session) times both."""
+    benchmarks/reports/2026-12-06-pretrain-3-whole-model-compile.md times both."""
     if scope == "model":
         model.hidden = torch.compile(model.hidden, mode=mode)  # an instance attribute over the method
     elif scope == "blocks":

@@ -6,7 +6,8 @@ different position, so ``step`` masks keys beyond each row's own position.
 
 RoPE's cos/sin come from fp32 tables built once per device (non-persistent buffers, so the state
 dict is unchanged, and kept fp32 when the weights are cast to bf16): computed inline, the compiler
-fused cos/sin/pow into every q/k element and spent 13 % of a training step on it (BENCHMARKS.md).
+fused cos/sin/pow into every q/k element and spent 13 % of a training step on it
+(benchmarks/reports/2026-11-29-pretrain-2-rope-loss-fixes.md).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Attention(Mixer):
     # rotates: a Triton kernel each way on the kernels backend, its PyTorch twin on the reference
     # one) or "separate" (three GEMMs, RoPE left to the compiler). Same parameters and function.
     # Packed trains the Transformer 0.7-0.9 % faster on an H100 (train_throughput.py --qkv both,
-    # BENCHMARKS.md, 2026-12-06). Decode steps (one token per row) always take the separate path.
+    # 2026-12-06-pretrain-1-packed-qkv). Decode steps (one token per row) always take the separate path.
     qkv_projection = "packed"
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):

@@ -28,7 +28,7 @@ from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
 
 # the training kernel: with "fused" GLA50 ran at 0.906x of the Transformer on an H100, with "fla"
-# at 0.83x (the kernel alone: 1.8x faster; BENCHMARKS.md, 2026-12-06, sixth session)
+# at 0.83x (the kernel alone: 1.8x faster; 2026-12-06-pretrain-6-fused-gla)
 TRAIN_KERNEL = "fused"
 TRAIN_KERNELS = ("fused", "fla")
 

@@ -61,8 +61,9 @@ def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
 # The kernels backend's implementation of the short conv (the same function each way, so not a
 # model setting): "mix" is FLA's Triton forward with causal-conv1d's CUDA backward, "triton" FLA's
 # Triton both ways, "gluon" FLA's Gluon kernels both ways (kernels/short_conv.py); "auto" picks
-# "mix" when causal-conv1d is installed, else "triton". GLA50 on one H100 (BENCHMARKS.md,
-# 2026-12-06, fifth session): gluon 400.2k tok/s, mix 399.2k, triton 389.8k; GDN50 gluon = mix.
+# "mix" when causal-conv1d is installed, else "triton". GLA50 on one H100
+# (benchmarks/reports/2026-12-06-pretrain-5-micro-batch-64.md): gluon 400.2k tok/s, mix 399.2k,
+# triton 389.8k; GDN50 gluon = mix.
 # "gluon" is not yet the fallback of "auto": it has not run in prefill / decoding on a GPU.
 FORM = "auto"
 FORMS = ("auto", "mix", "triton", "gluon")
@@ -79,7 +80,7 @@ def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> 
     """silu(causal depthwise conv) of x (B, T, D): FLA's op on ``kernels`` (see ``FORM``), F.conv1d otherwise.
 
     The "mix" form made GLA50 2.3 % and GDN50 2.8 % faster end to end than the all-Triton form
-    (H200, BENCHMARKS.md)."""
+    (H200, benchmarks/reports/2026-12-04-pretrain-3-loss-kernel-mix-conv.md)."""
     if backend == "kernels":
         form = kernel_form()
         if form == "gluon":
