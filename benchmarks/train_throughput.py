@@ -107,7 +107,6 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
         # (counted at code generation, so 0 when every graph came from inductor's cache)
         "mix_order_fused": getattr(inductor_metrics, "codegen_mix_order_reduction", None),
     }
-    del run, model, graphed, data, micro
     return out
 
 
