@@ -17,7 +17,8 @@ micro-batch x 2048 tokens, one micro-batch per optimizer step. Per model:
 
 The sweeps this script once ran for decisions since taken (decode step and top-p sampling, the
 Triton decode attention's and the q/k/v + RoPE op's launch configurations, SDPA backends, fused
-vs separate projection GEMMs) are in its git history; their numbers stay in BENCHMARKS.md.
+vs separate projection GEMMs) are in its git history (`git show b48a713:benchmarks/profile_gpu.py`); their numbers stay in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
