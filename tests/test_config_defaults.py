@@ -166,3 +166,33 @@ def test_engine_defaults_are_sample_configs():
             assert p.default == sample[key], f"Engine({name}={p.default!r}) but SampleConfig.{key} = {sample[key]!r}"
             checked += 1
     assert checked >= 5
+
+
+def test_key_lists_name_fields_of_their_dataclass():
+    """The lists of keys that other code picks out of a section (resume / shard fingerprints, the
+    probe job's engine keys) name fields of the section's dataclass."""
+    from recall2reason.probe.config import ENGINE_KEYS, SET_KEYS
+    from recall2reason.sample.run import _OUTPUT_KEYS
+
+    for owner, keys, cls in [("TrainConfig.RESUME_KEYS", TrainConfig.RESUME_KEYS, TrainConfig),
+                             ("sample.run._OUTPUT_KEYS", _OUTPUT_KEYS, SampleConfig),
+                             ("probe.config.ENGINE_KEYS", ENGINE_KEYS, SampleConfig),
+                             ("probe.config.SET_KEYS", SET_KEYS, ProbeConfig)]:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert set(keys) <= fields, f"{owner}: {sorted(set(keys) - fields)} are not fields of {cls.__name__}"
+
+
+def test_the_comparison_catches_a_drift():
+    """The checker itself: a changed default, a key on one side only and a stale exception are reported."""
+
+    @dataclasses.dataclass
+    class Toy:
+        a: int = 1
+        b: int = 2
+
+    props = {"a": {"type": "integer", "default": 3}, "c": {"type": "integer"}}
+    problems = _compare(Toy, props, "toy", class_only={"a"})
+    assert any("toy.a: schema default 3 != Toy default 1" in p for p in problems)
+    assert any("toy.c: in the schema, not a field of Toy" in p for p in problems)
+    assert any("toy.b: a field of Toy, not in the schema" in p for p in problems)
+    assert any("toy.a: listed as an exception" in p for p in problems)
