@@ -27,6 +27,9 @@ import pytest
 import yaml
 
 from recall2reason.common.cfg import from_dict, to_dict
+from recall2reason.data.evalsets import EvalSetConfig
+from recall2reason.data.sources import DataConfig, SourceConfig
+from recall2reason.data.tokenizer import TokenizerConfig
 from recall2reason.export.config import ExportConfig
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig, ModelConfig
@@ -44,6 +47,8 @@ CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
 # section -> (dataclass, keys only the schema has, keys only the dataclass has); every exception
 # says why it is one
 DATACLASS_SECTIONS = {
+    "tokenizer": (TokenizerConfig, set(), set()),
+    "data": (DataConfig, set(), set()),  # data.sources.<name>: SourceConfig, below
     "train": (TrainConfig, set(), set()),
     "sample": (SampleConfig, set(), set()),
     "vote": (VoteConfig, set(), set()),  # samples per problem: sample.n, passed as --n
@@ -119,6 +124,18 @@ def test_schema_and_dataclass_agree(section):
     cls, schema_only, class_only = DATACLASS_SECTIONS[section]
     problems = _compare(cls, _schema(section)["properties"], section, schema_only, class_only)
     assert not problems, "\n".join(problems)
+
+
+def test_name_keyed_entries_agree():
+    """Sections of named entries: data.sources.<name> (SourceConfig) and eval.<name> (EvalSetConfig)."""
+    entry = _schema("data")["properties"]["sources"]["additionalProperties"]["properties"]
+    problems = _compare(SourceConfig, entry, "data.sources.<name>")
+    problems += _compare(EvalSetConfig, _schema("eval")["additionalProperties"]["properties"], "eval.<name>")
+    assert not problems, "\n".join(problems)
+    for name, src in CONFIG["data"]["sources"].items():
+        from_dict(SourceConfig, src, f"data.sources.{name}")
+    for name, ev in CONFIG["eval"].items():
+        from_dict(EvalSetConfig, ev, f"eval.{name}")
 
 
 @pytest.mark.parametrize("path", sorted(MODEL_DEFS), ids=".".join)
