@@ -6,8 +6,8 @@
 # autotune winners there) lives in /tmp/triton-cache, so it outlives a call while the machine stays
 # warm; the autotune winners in .triton-cache/ (carried in from an earlier machine, see
 # save_autotune_cache) seed it. Not the carried folder itself: a carry replaces it on every call,
-# which threw away each call's compiled kernels (likely why a decoding test, compiling its kernels
-# afresh, twice ran out of its slot: BENCHMARKS.md, 2026-12-06, fourth session).
+# which throws away each call's compiled kernels (a test that compiles its kernels afresh then runs
+# out of its slot: benchmarks/reports/2026-12-06-pretrain-4-packed-mlp.md).
 # GPU_NO_MAMBA=1 skips the build (its 16 compiler threads also slow a benchmark's host side).
 # GPU_WITH_CAUSAL_CONV1D=1 also builds causal-conv1d 1.7.0 (about 5 minutes) into its own folder,
 # on PYTHONPATH but importable only once built (`wait_causal_conv1d`); a benchmark can leave it out

@@ -1,8 +1,9 @@
 """Training throughput, MFU and peak memory of the study's models at the paper's shapes.
 
-Runs the pretrain stage's own step (``recall2reason.pretrain.train.train_step``: bf16 autocast,
-torch.compile (``train.compile_scope``), fused LM-head cross-entropy, fused AdamW, grad clipping,
-gradient accumulation) on random tokens, one model at a time:
+Runs the pretrain stage's own step, built as the trainer builds it (``recall2reason.pretrain.train.build_run``
+and ``TrainRun.step``: bf16 autocast, torch.compile (``train.compile_scope``), the CUDA-graphed micro-step,
+fused LM-head cross-entropy, fused AdamW, grad clipping, gradient accumulation) on random tokens, one
+model at a time:
 
     source .gpu/setup.sh && python benchmarks/train_throughput.py \
         --models transformer,gla50,gdn50,mamba50,gdn100 --steps 10   # the study's batch: config.yaml's micro-batch of each model
@@ -33,13 +34,10 @@ import torch
 import torch._inductor.config
 from torch._inductor import metrics as inductor_metrics
 
-from recall2reason.models import build_model
 from recall2reason.models.config import GLA_TRAIN_KERNELS, SHORT_CONV_FORMS, KernelConfig
 from recall2reason.pretrain.config import TrainConfig, job_train_section
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
-from recall2reason.pretrain.graphs import GraphedMicroStep
-from recall2reason.pretrain.schedule import build_optimizer
-from recall2reason.pretrain.train import LossModule, compile_model, train_step
+from recall2reason.pretrain.train import build_run
 from recall2reason.study import expand_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,24 +54,18 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False,
     scope = scope or args.compile_scope
     # the model config's kernels section (models.kernels); None: KernelConfig's default
     kernels = {k: v for k, v in (("short_conv", short_conv), ("gla_train", gla_train)) if v is not None}
-    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, cuda_graphs=graphs,
-                      loss_chunk_tokens=args.loss_chunk, residual_dtype=residual)
-    torch.manual_seed(0)
+    cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, compile_scope=scope,
+                      cuda_graphs=graphs, loss_chunk_tokens=args.loss_chunk, residual_dtype=residual, seed=0)
     inductor_metrics.reset()
-    model = build_model(spec.model_config(args.backend, kernels)).to(device)
+    run = build_run(cfg, spec.model_config(args.backend, kernels), device, args.accum, compile_mode=args.compile_mode)
+    model, graphed = run.model, run.graphed
     used = model.kernels_used()  # "auto" resolved; "reference" / "-" where it does not apply
-    opt = build_optimizer(model, cfg, device)
-    params = list(model.parameters())
-    if compile:
-        compile_model(model, scope, args.compile_mode)
-    step_module = LossModule(model, cfg)
-    graphed = GraphedMicroStep.from_config(step_module, params, args.accum, cfg, device)
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
     data = torch.randint(0, V, (args.accum, B, T + 1), device=device)
     micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(args.accum)]
 
     def step():
-        return train_step(step_module, None, opt, params, micro, args.accum, 1e-4, cfg, device, graphed)
+        return run.step(micro, 1e-4)
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -104,7 +96,6 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False,
         # (counted at code generation, so 0 when every graph came from inductor's cache)
         "mix_order_fused": getattr(inductor_metrics, "codegen_mix_order_reduction", None),
     }
-    del model, opt, params, step_module, data, micro, graphed
     return out
 
 

@@ -48,6 +48,13 @@ def test_train_throughput_dry_run(tmp_path):
         assert res[m, "fused", "compute"]["loss"] == res[m, "fused", "fp32"]["loss"], m
 
 
+def test_profile_gpu_dry_run(tmp_path):
+    run("profile_gpu.py", "--tiny", "--models", "transformer,gla50", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "profile.json").read_text())["train"]
+    assert [r["model"] for r in rows] == ["transformer", "gla50"] and not any("error" in r for r in rows), rows
+    assert all((tmp_path / f"kernels_train_{m}.txt").read_text() for m in ("transformer", "gla50"))
+
+
 def test_mixer_kernels_dry_run(tmp_path):
     out = tmp_path / "mixers.json"
     run("mixer_kernels.py", "--dry-run", "--out", str(out))

@@ -42,7 +42,7 @@ def need(name: str) -> None:
 def test_kernels_match_reference_at_paper_shapes(name, dtype):
     need(name)
     r = compare(name, dtype, batch=4, seqlen=2048)
-    print(f"\nagreement {name} {str(dtype)[6:]}: {r}")  # the figures for BENCHMARKS.md (pytest -s)
+    print(f"\nagreement {name} {str(dtype)[6:]}: {r}")  # the figures for benchmarks/reports/ (pytest -s)
     tol_out, tol_param = TOL[dtype]
     assert r["finite"], r
     assert r["out"] < tol_out and r["dx"] < tol_out, r
@@ -135,7 +135,7 @@ def _upstream_layer(name: str):
 
 
 # GLA / GDN under bf16 autocast, the training precision: FLA's fp32 kernels autotune for minutes on
-# a fresh machine (a 200 s device slot ended inside this test, BENCHMARKS.md), the bf16 winners are
+# a fresh machine (a 200 s device slot ended inside this test, 2026-12-03-models-mixer-kernels), the bf16 winners are
 # in the carried autotune cache. Mamba (no autotuning) stays fp32, with the tight tolerance.
 @pytest.mark.parametrize("name, dtype", [("mamba", torch.float32), ("gla", torch.bfloat16), ("gdn", torch.bfloat16)],
                          ids=["mamba-fp32", "gla-bf16", "gdn-bf16"])

@@ -10,12 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recall2reason.models import ModelConfig, build_model
+from recall2reason.models import ModelConfig
 from recall2reason.models.layers import get_mixer
 from recall2reason.pretrain.config import TrainConfig
-from recall2reason.pretrain.graphs import GraphedMicroStep
-from recall2reason.pretrain.schedule import build_optimizer
-from recall2reason.pretrain.train import LossModule, compile_model, train_step
+from recall2reason.pretrain.train import build_run
 
 pytestmark = pytest.mark.gpu
 
@@ -31,14 +29,9 @@ def _layers() -> list[str]:
 
 
 def _run(graphs: bool, layers: list[str], scope: str, steps: int = 3, accum: int = 2, B: int = 4, T: int = 2048):
-    cfg = TrainConfig(micro_batch_size=B, cuda_graphs=graphs, compile_scope=scope)
-    torch.manual_seed(0)
-    model = build_model(ModelConfig.from_dict({"layers": layers, "n_layers": len(layers)})).cuda()
-    opt = build_optimizer(model, cfg, torch.device("cuda"))
-    params = list(model.parameters())
-    compile_model(model, cfg.compile_scope)
-    lm = LossModule(model, cfg)
-    graphed = GraphedMicroStep.from_config(lm, params, accum, cfg, torch.device("cuda"))
+    cfg = TrainConfig(micro_batch_size=B, cuda_graphs=graphs, compile_scope=scope, seed=0)
+    run = build_run(cfg, ModelConfig.from_dict({"layers": layers, "n_layers": len(layers)}), torch.device("cuda"), accum)
+    model, opt, graphed = run.model, run.optimizer, run.graphed
     first_grads = {}  # the first step's accumulated gradients, just before AdamW reads them
 
     def keep_first_grads(*_):
@@ -51,7 +44,7 @@ def _run(graphs: bool, layers: list[str], scope: str, steps: int = 3, accum: int
     for step in range(steps):
         data = torch.randint(0, 32000, (accum, B, T + 1), device="cuda", generator=g)
         micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(accum)]
-        loss, gn = train_step(lm, None, opt, params, micro, accum, 1e-3, cfg, torch.device("cuda"), graphed)
+        loss, gn = run.step(micro, 1e-3)
         losses.append(loss.item())
         norms.append(gn.item())
     return losses, norms, first_grads, graphed

@@ -36,7 +36,8 @@ def test_rules_offline_on_the_committed_set(tmp_path, capsys):
     n = len(load())
     assert sum(sum(row.values()) for row in rep["confusion"].values()) == rep["overall"]["items"] == n
     assert rep["overall"]["is_correct_agreement"] == 1.0 and rep["math_verify_is_correct_agreement"] == 1.0
-    # measured 2026-12-06 (BENCHMARKS.md): 0.909 over 326 items; the rules before issue 40: 0.444
+    # measured 2026-12-06 (benchmarks/reports/2026-12-06-judge-validation.md): 0.909 over 326 items;
+    # the rules before issue 40: 0.444
     assert rep["overall"]["cohen_kappa"] >= 0.88, rep["overall"]
     assert rep["per_label"][CALC]["recall"] >= 0.95 and rep["per_label"][NONE]["precision"] == 1.0
     assert rep["cost"]["calls_this_run"] == 0 and read_json(tmp_path / "ledger.json")["coverage"] == rep["coverage"]

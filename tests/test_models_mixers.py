@@ -348,7 +348,7 @@ def _mixer_sd(name, **mixer_kw):
 
 def test_kernel_availability_checks_do_not_break_compiled_graphs():
     # the layers ask which kernels exist inside their forward, i.e. inside torch.compile'd blocks;
-    # traced, the import behind a check broke the graph at every short conv (BENCHMARKS.md 2026-12-06)
+    # traced, the import behind a check broke the graph at every short conv (2026-12-06-pretrain-3-whole-model-compile)
     from recall2reason.models import kernels
 
     checks = (kernels.fla_available, kernels.mamba_ssm_available, kernels.causal_conv1d_available)

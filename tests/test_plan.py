@@ -1,4 +1,4 @@
-"""The study's cost plan (`python -m recall2reason.plan`): the table against BENCHMARKS.md, totals
+"""The study's cost plan (`python -m recall2reason.plan`): the table against its benchmark reports, totals
 computed by hand, the fallback marks, unknown GPU kinds, the dry run's line, bad configs."""
 
 import json
@@ -27,28 +27,22 @@ def overlay(tmp_path, text: str, name: str = "c.yaml"):
     return path
 
 
-def section(text: str, heading: str, level: str) -> str:
-    """The body of the first `level` heading that starts with `heading`, up to the next heading of that level."""
-    m = re.search(rf"^{level} {re.escape(heading)}.*?$(.*?)(?=^{level} |\Z)", text, re.M | re.S)
-    assert m, f"BENCHMARKS.md has no heading {level} {heading}"
-    return m.group(1)
-
-
 # -------------------------------------------------------------------------------- the table
 
 
-def test_every_figure_is_copied_from_its_benchmarks_entry():
-    """No number of the table is invented: each appears, as BENCHMARKS.md writes it, in the
-    entry the row names, and so does its date."""
-    bench = (REPO / "BENCHMARKS.md").read_text()
+def test_every_figure_is_copied_from_its_report():
+    """No number of the table is invented: each appears, as the report writes it, in the report
+    file the row names, and so does its date."""
     table = load_table()
     assert table.rows
     for r in table.rows:
-        top, _, sub = r.entry.partition(" / ")
-        body = section(section(bench, top, "##"), sub, "###")
+        assert re.fullmatch(r"benchmarks/reports/\d{4}-\d{2}-\d{2}-[a-z0-9-]+\.md", r.report), r.report
+        path = REPO / r.report
+        assert path.is_file(), f"{r.stage} {r.model} {r.gpu}: no report {r.report}"
+        body = path.read_text()
         for figure in (r.tokens_per_s, r.transformer_tokens_per_s):
-            assert f"{figure:,}" in body, (r.stage, r.model, r.gpu, figure, r.entry)
-        assert r.date in sub + body, (r.model, r.date)
+            assert f"{figure:,}" in body, (r.stage, r.model, r.gpu, figure, r.report)
+        assert r.date in body, (r.model, r.date, r.report)
 
 
 def test_table_rows_say_whether_they_are_current():
@@ -75,16 +69,16 @@ HAND_TABLE = """
 shape: {seq_len: 2048, base: {d_model: 768}, mixers: {}}
 pretrain:
   - {model: transformer, gpu: h100, tokens_per_s: 500000, transformer_tokens_per_s: 500000, date: 2026-12-06,
-     commit: aaaaaaa, current: true, entry: "x / y"}
+     commit: aaaaaaa, current: true, report: x.md}
   - {model: gla50, gpu: h100, tokens_per_s: 400000, transformer_tokens_per_s: 500000, date: 2026-12-06,
-     commit: aaaaaaa, current: true, entry: "x / y"}
+     commit: aaaaaaa, current: true, report: x.md}
   - {model: gla100, gpu: h200, tokens_per_s: 300000, transformer_tokens_per_s: 400000, date: 2026-12-02,
-     commit: bbbbbbb, current: false, stale: "before everything", entry: "x / z"}
+     commit: bbbbbbb, current: false, stale: "before everything", report: z.md}
 sample:
   - {model: transformer, gpu: h200, tokens_per_s: 96000, transformer_tokens_per_s: 96000, date: 2026-12-03,
-     commit: ccccccc, current: true, entry: "s / t"}
+     commit: ccccccc, current: true, report: t.md}
   - {model: gla50, gpu: h200, tokens_per_s: 120000, transformer_tokens_per_s: 96000, date: 2026-12-03,
-     commit: ccccccc, current: true, entry: "s / t"}
+     commit: ccccccc, current: true, report: t.md}
 """
 
 SMALL_STUDY = """

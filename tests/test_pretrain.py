@@ -251,6 +251,38 @@ def test_compile_scopes_train_the_eager_function():
         PretrainJob.from_dict(job_cfg(compile_scope="layers"))
 
 
+
+def test_build_run_restores_before_compile_and_steps_as_train_step():
+    """build_run: the trainer's step, wired once (train(), benchmarks/train_throughput.py,
+    benchmarks/profile_gpu.py). The resume hook sees the bare model and optimizer, before
+    torch.compile wraps the model; TrainRun.step is train_step over the run's pieces."""
+    from recall2reason.models import ModelConfig
+    from recall2reason.pretrain.train import LossModule, build_run, train_step
+
+    cfg = TrainConfig(precision="fp32", compile=True, seed=7)
+    seen = []
+    run = build_run(cfg, ModelConfig.from_dict(TINY_MODEL), torch.device("cpu"), n_micro=2,
+                    restore=lambda model, opt: seen.append(("hidden" in vars(model), len(opt.param_groups))))
+    assert seen == [(False, 1)] and "hidden" in vars(run.model)  # compiled (lazily) after the restore
+    assert run.graphed is None and run.ddp is None and run.grad_sync is None  # CPU, one process
+    torch.manual_seed(7)
+    fresh = build_model(TINY_MODEL)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), run.model.state_dict().values()))
+
+    cfg = TrainConfig(precision="fp32", compile=False, seed=7)
+    a = build_run(cfg, ModelConfig.from_dict(TINY_MODEL), torch.device("cpu"), n_micro=2)
+    torch.manual_seed(7)
+    model = build_model(TINY_MODEL)
+    opt = build_optimizer(model, cfg, torch.device("cpu"))
+    b = LossModule(model, cfg)
+    x = torch.randint(0, VOCAB, (3, 2, 2, 33), generator=torch.Generator().manual_seed(1))
+    for step in range(3):
+        micro = [(x[step, i, :, :-1], x[step, i, :, 1:]) for i in range(2)]
+        la, ga = a.step(micro, 1e-3)
+        lb, gb = train_step(b, None, opt, list(model.parameters()), micro, 2, 1e-3, cfg, torch.device("cpu"))
+        assert torch.equal(la, lb) and torch.equal(ga, gb), step
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), model.parameters()))
+
 # ---- the stage end to end -----------------------------------------------------------------------
 
 def test_cli_trains_and_writes_outputs(tmp_path):

@@ -1,7 +1,8 @@
 """The study's model list, generated from the ``models`` config section.
 
-Models are architecture classes x attention-layer sets (Section 3.1) plus explicit extras for
-ablations, never hard-coded in rules: ``transformer``, then ``<class><recurrent %>`` in the
+Models are architecture classes x attention-layer sets (Section 3.1) plus explicit extras (one
+class with its attention layers, or every layer's mixer: ``layers: [mamba, gdn, attention, ...]``),
+never hard-coded in rules: ``transformer``, then ``<class><recurrent %>`` in the
 paper's order (mamba50 mamba75 mamba83 mamba100 gla50 ... gdn100), then ``extra`` models.
 """
 
@@ -14,16 +15,19 @@ from typing import Any
 from recall2reason.common.cfg import ConfigError
 
 CLASS_ORDER = ("transformer", "mamba", "gla", "gdn")
+MIXERS = ("attention", "mamba", "gla", "gdn")  # names of a layer's mixer (models.extra.<name>.layers)
+MIXED = "mixed"  # mixer_class of a per-layer list with more than one recurrent class
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    mixer_class: str  # transformer | mamba | gla | gdn
+    mixer_class: str  # transformer | mamba | gla | gdn | mixed (a per-layer list of several recurrent classes)
     attention_layers: tuple[int, ...]
     n_layers: int
     base: dict = field(default_factory=dict, compare=False, hash=False)
     mixers: dict = field(default_factory=dict, compare=False, hash=False)
+    layers: tuple[str, ...] | None = None  # every layer's mixer, as models.extra.<name>.layers writes it
 
     @property
     def attention_pct(self) -> float:
@@ -32,6 +36,8 @@ class ModelSpec:
 
     @property
     def layer_types(self) -> list[str]:
+        if self.layers is not None:
+            return list(self.layers)
         mixer = "attention" if self.mixer_class == "transformer" else self.mixer_class
         return ["attention" if i in self.attention_layers else mixer for i in range(self.n_layers)]
 
@@ -94,6 +100,12 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
                 ModelSpec(name, cls, check_layers(name, layers), n_layers, base, {cls: dict(mixers.get(cls, {}))})
             )
     for name, extra in models_cfg.get("extra", {}).items():
+        if "layers" in extra:  # every layer's mixer, e.g. [mamba, gdn, attention, ...]
+            specs.append(_layer_list_spec(name, extra, base, mixers))
+            continue
+        if "mixer" not in extra or "attention_layers" not in extra:
+            raise ConfigError(f"models.extra.{name}: give either mixer and attention_layers, or layers "
+                              f"(every layer's mixer, of {', '.join(MIXERS)})")
         xbase = {**base, **extra.get("base", {})}
         cls = "transformer" if extra["mixer"] == "attention" else extra["mixer"]
         xmix = copy.deepcopy({cls: dict(mixers.get(cls, {}))} if cls != "transformer" else {})
@@ -116,6 +128,35 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
             raise ConfigError(f"models.only names unknown model(s) {unknown}; known: {names}")
         specs = [s for s in specs if s.name in only]
     return specs
+
+
+def _layer_list_spec(name: str, extra: dict, base: dict, mixers: dict) -> ModelSpec:
+    """A ``models.extra`` model given by every layer's mixer: ``{layers: [mamba, gdn, attention, ...]}``
+    (optionally with ``base`` / ``mixers`` overrides, as the other extras)."""
+    where = f"models.extra.{name}"
+    if "mixer" in extra or "attention_layers" in extra:
+        raise ConfigError(f"{where}: layers names every layer's mixer; drop mixer / attention_layers")
+    layers = extra["layers"]
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ConfigError(f"{where}.layers: expected a list of mixer names, got {layers!r}")
+    bad = [(i, m) for i, m in enumerate(layers) if m not in MIXERS]
+    if bad:
+        i, m = bad[0]
+        raise ConfigError(f"{where}.layers.{i}: unknown mixer {m!r}; mixers: {', '.join(MIXERS)}")
+    xbase = {**base, **extra.get("base", {})}
+    xn = int(xbase["n_layers"])
+    if len(layers) != xn:
+        raise ConfigError(f"{where}.layers: {len(layers)} mixers, but n_layers is {xn}")
+    classes = list(dict.fromkeys(m for m in layers if m != "attention"))
+    unused = sorted(set(extra.get("mixers", {})) - set(classes))
+    if unused:
+        raise ConfigError(f"{where}.mixers.{unused[0]}: no layer of {name} is a {unused[0]} layer")
+    xmix = copy.deepcopy({cls: dict(mixers.get(cls, {})) for cls in classes})
+    for k, v in extra.get("mixers", {}).items():
+        xmix[k].update(v)
+    cls = "transformer" if not classes else classes[0] if len(classes) == 1 else MIXED
+    attention = tuple(i for i, m in enumerate(layers) if m == "attention")
+    return ModelSpec(name, cls, attention, xn, xbase, xmix, tuple(layers))
 
 
 # -- the ablations of Appendix A.3 (Figures 6, 7, 8) ---------------------------------------------
@@ -183,6 +224,9 @@ def variant_spec(base: ModelSpec, override: dict, where: str) -> tuple[ModelSpec
     and the settings that differ from the base's (key -> value). Its name is the base's name plus
     those settings in a fixed order (mixer keys sorted, then attention layers): the same variant
     reached from two sets, or written two ways, gets one name and is trained once."""
+    if base.layers is not None:
+        raise ConfigError(f"{where}: {base.name} is given layer by layer (models.extra.{base.name}.layers); "
+                          "an ablation varies a model of one mixer class and its attention placement")
     if base.mixer_class == "transformer":
         raise ConfigError(f"{where}: the Transformer has no mixer settings or attention placement to vary")
     cls = base.mixer_class

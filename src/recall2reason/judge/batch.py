@@ -27,6 +27,7 @@ from typing import Optional
 
 from recall2reason.judge.backends import ApiFailure, Backend, BatchStatus, Item, Reply
 from recall2reason.judge.cache import BatchJobRecord, CachedAnswer, JudgeCache
+from recall2reason.judge.outcome import Outcome, check_reply, item_key
 
 log = logging.getLogger("recall2reason.judge")
 
@@ -110,8 +111,6 @@ class _Batch:
             await asyncio.sleep(self.cfg.batch_poll_s)
 
     async def follow(self, job: BatchJobRecord) -> None:
-        from recall2reason.judge.run import check_reply
-
         while True:
             status = await self.poll(job)
             if status is None:
@@ -155,8 +154,6 @@ class _Batch:
 
 
 async def judge_items_batch(cfg, items: list[Item], backend: Backend, cache: JudgeCache, tally) -> list:
-    from recall2reason.judge.run import Outcome, item_key
-
     keys = [item_key(cfg, it) for it in items]
     hits = {k for k in set(keys) if cache.get(k) is not None}
     wanted = {k: it for it, k in zip(items, keys) if k not in hits}

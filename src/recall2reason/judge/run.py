@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
 from tqdm import tqdm
 
 from recall2reason.common import InputFileError, formats, jsonl_lines, write_json, write_jsonl
-from recall2reason.judge.backends import ApiFailure, Backend, Item, Reply, make_backend
-from recall2reason.judge.cache import CachedAnswer, JudgeCache, cache_key
+from recall2reason.judge.backends import ApiFailure, Backend, Item, make_backend
+from recall2reason.judge.batch import BatchJobError, judge_items_batch
+from recall2reason.judge.cache import CachedAnswer, JudgeCache
 from recall2reason.judge.config import JudgeConfig
-from recall2reason.judge.prompt import PROMPT_VERSION, InvalidVerdict, error_verdict, parse_verdict, render
+from recall2reason.judge.outcome import Outcome, Tally, check_reply, item_key
+from recall2reason.judge.prompt import PROMPT_VERSION, error_verdict, render
 from recall2reason.vote.extract import cut_completion  # the vote's cut: judge and math-verify see the same text
 
 log = logging.getLogger("recall2reason.judge")
@@ -114,26 +115,6 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
 
-@dataclass
-class Outcome:
-    item: Item
-    answer: Optional[CachedAnswer]  # None: the API failed for good
-    cached: bool = False
-    failure: Optional[str] = None
-
-
-@dataclass
-class Tally:
-    calls: int = 0  # requests answered this run (paid)
-    tokens_in: int = 0
-    tokens_out: int = 0
-    batch_tokens_in: int = 0  # the part of tokens_in / tokens_out billed at the Batch API price
-    batch_tokens_out: int = 0
-    batch_jobs: list = field(default_factory=list)  # names of the Batch API jobs read this run
-    invalid_retries: int = 0
-    api_failures: list = field(default_factory=list)
-
-
 async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.Semaphore, tally: Tally):
     async with sem:
         if backend.paid:  # an offline backend has no rate limit to respect
@@ -143,17 +124,6 @@ async def _ask(backend: Backend, item: Item, limiter: RateLimiter, sem: asyncio.
     tally.tokens_in += reply.tokens_in
     tally.tokens_out += reply.tokens_out
     return reply
-
-
-def check_reply(reply: Reply) -> tuple[Optional[dict], Optional[str]]:
-    """(validated verdict fields, None) or (None, why the answer is unusable); online and batch alike."""
-    try:
-        if reply.truncated:
-            raise InvalidVerdict("truncated answer (hit max_output_tokens)")
-        v = parse_verdict(reply.text)
-    except InvalidVerdict as e:
-        return None, str(e)
-    return {**v.fields(), "group_mismatch": v.group_mismatch}, None
 
 
 async def _judge_one(item, key, backend, cache, limiter, sem, tally, batch_price: bool) -> Outcome:
@@ -187,8 +157,6 @@ async def judge_items(
     cfg: JudgeConfig, items: list[Item], backend: Backend, cache: Optional[JudgeCache], tally: Tally
 ) -> list[Outcome]:
     if cfg.batch:
-        from recall2reason.judge.batch import judge_items_batch
-
         if cache is None or not backend.supports_batch:
             raise ValueError(f"judge.batch: the {backend.name} backend has no Batch API mode")
         try:
@@ -213,14 +181,6 @@ async def judge_items(
             t.cancel()
         await backend.aclose()
     return outcomes
-
-
-def item_key(cfg: JudgeConfig, item: Item) -> str:
-    """The cache key of one judgement; a sampled judge (temperature > 0) and each repeat get their own."""
-    model = cfg.model
-    if cfg.temperature or item.repeat:
-        model += f"|temperature={cfg.temperature}|repeat={item.repeat}"
-    return cache_key(cfg.backend, model, PROMPT_VERSION, item.question, item.reference_solution, item.completion)
 
 
 def dollars(cfg: JudgeConfig, tokens_in: int, tokens_out: int, batch: bool = False) -> float:
@@ -269,8 +229,6 @@ def run(
     cache = JudgeCache(cache_dir) if backend.paid else None
     log.info("judging %d completions of %s/%s with %s (%s)", len(items), model_name, dataset, cfg.backend, cfg.model)
     tally = Tally()
-    from recall2reason.judge.batch import BatchJobError
-
     try:
         outcomes = asyncio.run(judge_items(cfg, items, backend, cache, tally))
     except BatchJobError as e:

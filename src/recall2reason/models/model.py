@@ -42,7 +42,7 @@ class SwiGLU(nn.Module):
     The projection is one GEMM; models/ops/swiglu.py (a Triton kernel each way on the kernels
     backend, its PyTorch twin on the reference one) applies silu(gate) * value and writes d(proj)
     whole, without a cat: +0.7 % Transformer tok/s on an H100 over two GEMMs, one per half
-    (BENCHMARKS.md, 2026-12-06, fourth and eighth sessions; the split form is gone)."""
+    (benchmarks/reports/2026-12-06-pretrain-4-packed-mlp.md)."""
 
     def __init__(self, d_model: int, hidden: int, backend: str = "reference"):
         super().__init__()

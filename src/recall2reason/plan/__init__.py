@@ -1,8 +1,8 @@
 """The study's cost before it starts: ``python -m recall2reason.plan`` (and one line of ``snakemake -n``).
 
 Per stage and model: tokens, expected GPU-hours on a named GPU kind from the measured throughputs in
-``throughputs.yaml`` (each from BENCHMARKS.md, with its date and commit), the judge's calls and
-dollars (``judge.estimate``), and the total. Figures that are not a current measurement of that
+``throughputs.yaml`` (each from a report under ``benchmarks/reports/``, with its date and commit),
+the judge's calls and dollars (``judge.estimate``), and the total. Figures that are not a current measurement of that
 model on that GPU are marked (``table.resolve``).
 """
 

@@ -2,10 +2,11 @@
 
 GPU stages: ``pretrain`` (every model trains the same tokens), ``sample`` (problems x ``sample.n``
 x the completion length, per model) and ``probe`` (probes x ``probe.max_new_tokens``, at the
-sampler's rate). Compile / autotune warm-up (seconds to two minutes a job, BENCHMARKS.md) is not
-counted. The judge's calls and dollars come from ``judge.estimate``. Whatever cannot be known yet
-(an eval set still on the Hub, a model shape without a measured figure) is listed as unknown, and
-the totals then say they are partial.
+sampler's rate). Compile / autotune warm-up (seconds to two minutes a job, e.g.
+benchmarks/reports/2026-12-07-pretrain-gla100-study-batch.md) is not counted. The judge's calls
+and dollars come from ``judge.estimate``. Whatever cannot be known yet (an eval set still on the
+Hub, a model shape without a measured figure) is listed as unknown, and the totals then say they are
+partial.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class Row:
     date: str
     commit: str
     current: bool
-    entry: str
+    report: str  # the file under benchmarks/reports/ the figures are copied from
     stale: str | None = None
     note: str | None = None
     ref: int = 0  # its number in the plan's list of figures: [ref]
@@ -84,7 +84,7 @@ class Row:
                 if self.model != "transformer" else "")
         state = "current" if self.current else f"STALE: {self.stale}"
         return (f"[{self.ref}] {self.stage} {self.model} on {self.gpu}: {self.tokens_per_s:,.0f} tok/s{same}; "
-                f"{self.date}, {self.commit}; BENCHMARKS.md: {self.entry}; {state}"
+                f"{self.date}, {self.commit}; {self.report}; {state}"
                 + (f" ({self.note})" if self.note else ""))
 
 

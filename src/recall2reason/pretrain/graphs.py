@@ -2,7 +2,8 @@
 
 Why: the recurrent mixers' kernel layers (FLA's autograd Functions, its autotuner lookups and input
 guards; mamba-ssm's wrappers) cost milliseconds of Python per layer and call. At the paper's
-shapes a GDN100 micro-step kept the host busy about twice as long as the GPU (BENCHMARKS.md), so
+shapes a GDN100 micro-step kept the host busy about twice as long as the GPU
+(benchmarks/reports/2026-12-02-pretrain-2-cuda-graph.md), so
 the GPU idled half the time. A replay costs one launch, whatever the model.
 
 How (PyTorch's "whole-network capture" recipe, plus gradient accumulation):

@@ -1,6 +1,7 @@
 """The pretraining loop, top to bottom (nanoGPT style).
 
-    setup:  data manifest + tokenizer check -> model -> AdamW -> resume from the state dir
+    setup:  data manifest + tokenizer check -> build_run: model -> AdamW -> (resume from the state
+            dir) -> torch.compile -> CUDA-graphed micro-step -> DDP / all-reduce, as one TrainRun
     loop:   for step in start+1 .. total:
                 lr = schedule(step)
                 for each micro-batch of this rank: forward (bf16 autocast) + backward (grad accumulation;
@@ -21,7 +22,9 @@ import logging
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -72,7 +75,7 @@ def compile_model(model, scope: str = "model", mode: str | None = None) -> None:
     (mixer + MLP + norms) on its own. Blocks of the same kind share one compiled graph, so it
     compiles faster. Under DDP (``grad_sync: ddp``) each block's gradients are then all-reduced as
     its backward ends; one graph hands all of them over at the end. ``mode``: torch.compile's.
-    BENCHMARKS.md (2026-12-06, third session) times both."""
+    benchmarks/reports/2026-12-06-pretrain-3-whole-model-compile.md times both."""
     if scope == "model":
         model.hidden = torch.compile(model.hidden, mode=mode)  # an instance attribute over the method
     elif scope == "blocks":
@@ -111,6 +114,65 @@ def train_step(step_module, ddp_module, optimizer, params, micro_batches, n_micr
     optimizer.step()
     optimizer.zero_grad(set_to_none=graphed is None)  # a graph's backward adds into fixed .grad buffers
     return loss_sum / n_micro, grad_norm
+
+
+@dataclass
+class TrainRun:
+    """The wired training step of one model: what ``build_run`` returns and the loop (``train``)
+    and the GPU benchmarks (benchmarks/train_throughput.py, benchmarks/profile_gpu.py) drive.
+    ``step(micro_batches, lr)`` is one optimizer step (``train_step``)."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    params: list
+    step_module: LossModule
+    graphed: GraphedMicroStep | None
+    device: torch.device
+    n_micro: int
+    ddp: nn.Module | None = None  # DistributedDataParallel around step_module (grad_sync ddp)
+    grad_sync: Callable | None = None  # averages the accumulated gradients over ranks (grad_sync allreduce)
+
+    def step(self, micro_batches, lr: float):
+        """One optimizer step over ``n_micro`` micro-batches; (mean loss, grad norm) as device tensors."""
+        return train_step(self.step_module, self.ddp, self.optimizer, self.params, micro_batches, self.n_micro, lr,
+                          self.cfg, self.device, self.graphed, self.grad_sync)
+
+
+def build_run(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, n_micro: int, dist: Dist | None = None,
+              restore: Callable[[nn.Module, torch.optim.Optimizer], None] | None = None,
+              compile_mode: str | None = None) -> TrainRun:
+    """Model, AdamW, torch.compile, the CUDA-graphed micro-step and (several ranks) DDP or the
+    all-reduce, in the trainer's order. ``restore(model, optimizer)`` runs once both exist and
+    before anything wraps them (the trainer's resume: load the state, then the barrier);
+    ``compile_mode``: torch.compile's (the benchmarks' ``--compile-mode``; the trainer's is None)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    optimizer = build_optimizer(model, cfg, device)
+    params = [q for q in model.parameters() if q.requires_grad]
+    if restore is not None:
+        restore(model, optimizer)
+
+    if cfg.compile:
+        compile_model(model, cfg.compile_scope, compile_mode)
+    step_module = LossModule(model, cfg)
+    graphed = GraphedMicroStep.from_config(step_module, params, n_micro, cfg, device)
+    ddp, grad_sync = None, None
+    if dist is not None and dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and graphed is None)):
+        from torch.nn.parallel import DistributedDataParallel
+
+        if graphed is not None:  # DDP's hooks cannot run inside a replayed backward
+            graphed = None
+            if dist.is_main:
+                log.info("train.grad_sync ddp: micro-steps run eagerly (no CUDA graph)")
+        ddp = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
+    elif dist is not None and dist.enabled:
+        dist.broadcast_params(step_module)
+        grad_sync = dist.average_grads
+    return TrainRun(cfg, model, optimizer, params, step_module, graphed, device, n_micro, ddp, grad_sync)
 
 
 def plan(cfg: TrainConfig, shards, world: int) -> dict:
@@ -202,14 +264,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     T, total_steps, n_micro = p["seq_len"], p["total_steps"], p["accum"]
     tokens_per_step = p["global_batch"] * T
 
-    # ---- model and optimizer ---------------------------------------------------------------
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg).to(device)
-    optimizer = build_optimizer(model, cfg, device)
-    params = [q for q in model.parameters() if q.requires_grad]
+    # ---- model, optimizer, resume, torch.compile, CUDA graph, DDP --------------------------
     fingerprint = {
         "train": cfg.resume_fingerprint(),
         # backends and kernel choices share one state-dict layout and function: a resume may change them
@@ -217,35 +272,21 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
         "data": {"tokenizer_sha256": shards.tokenizer_sha256, "n_sequences": shards.n_sequences, "seq_len": T,
                  "manifest_sha256": sha256_file(shards.manifest_path)},
     }
-
-    # ---- resume ------------------------------------------------------------------------------
     state_path = state_dir / "state.pt"
     start_step, elapsed_before = 0, 0.0
-    if state_path.exists():
-        st = load_state(state_path, model, optimizer, fingerprint, device)
-        start_step, elapsed_before = int(st["step"]), float(st["elapsed_s"])
-        if dist.is_main:
-            log.info("resuming %s from %s at step %d / %d", job.name, state_path, start_step, total_steps)
-    dist.barrier()
-    metrics = MetricsLog(state_dir / "metrics.jsonl", keep_until=start_step) if dist.is_main else None
 
-    # ---- speed: torch.compile, DDP ------------------------------------------------------------
-    if cfg.compile:
-        compile_model(model, cfg.compile_scope)
-    step_module = LossModule(model, cfg)
-    graphed = GraphedMicroStep.from_config(step_module, params, n_micro, cfg, device)
-    ddp, grad_sync = None, None
-    if dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and graphed is None)):
-        from torch.nn.parallel import DistributedDataParallel
-
-        if graphed is not None:  # DDP's hooks cannot run inside a replayed backward
-            graphed = None
+    def resume(model, optimizer) -> None:  # before compile / graph / DDP wrap them
+        nonlocal start_step, elapsed_before
+        if state_path.exists():
+            st = load_state(state_path, model, optimizer, fingerprint, device)
+            start_step, elapsed_before = int(st["step"]), float(st["elapsed_s"])
             if dist.is_main:
-                log.info("train.grad_sync ddp: micro-steps run eagerly (no CUDA graph)")
-        ddp = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-    elif dist.enabled:
-        dist.broadcast_params(step_module)
-        grad_sync = dist.average_grads
+                log.info("resuming %s from %s at step %d / %d", job.name, state_path, start_step, total_steps)
+        dist.barrier()
+
+    run = build_run(cfg, model_cfg, device, n_micro, dist, restore=resume)
+    model, optimizer, graphed, ddp = run.model, run.optimizer, run.graphed, run.ddp
+    metrics = MetricsLog(state_dir / "metrics.jsonl", keep_until=start_step) if dist.is_main else None
 
     order = DataOrder(shards.n_sequences, p["global_batch"], cfg.seed)
     batches = StepBatches(shards, order, dist.rank, dist.world, cfg.micro_batch_size, device)
@@ -282,8 +323,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     try:
         for step in range(start_step + 1, total_steps + 1):
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, total_steps, cfg.final_lr_ratio)
-            loss, grad_norm = train_step(step_module, ddp, optimizer, params, batches(step), n_micro, lr, cfg, device, graphed,
-                                         grad_sync)
+            loss, grad_norm = run.step(batches(step), lr)
             if signals.nothing_to_save:  # the first step of this run: compile, autotune and capture are behind us
                 signals.nothing_to_save = False
                 if dist.is_main:

@@ -19,13 +19,14 @@ from typing import Literal
 from recall2reason.common.cfg import ConfigError, from_dict, load_cfg_arg
 from recall2reason.study import CLASS_ORDER
 
-CLASS_LABEL = {"transformer": "Transformer", "mamba": "Mamba", "gla": "GLA", "gdn": "GDN"}
+CLASS_LABEL = {"transformer": "Transformer", "mamba": "Mamba", "gla": "GLA", "gdn": "GDN",
+               "mixed": "Mixed"}  # mixed: models.extra given layer by layer, several recurrent classes
 
 
 @dataclass
 class ModelInfo:
     name: str
-    mixer_class: str  # transformer | mamba | gla | gdn ("class" in ModelSpec.summary())
+    mixer_class: str  # transformer | mamba | gla | gdn | mixed ("class" in ModelSpec.summary())
     attention_pct: float
     attention_layers: list[int] = field(default_factory=list)
     n_layers: int | None = None

@@ -15,7 +15,7 @@ class SampleConfig:
     top_p: float = 0.9
     max_new_tokens: int = 1024
     jobs: int = 1  # the n sample indices are split into this many contiguous parts (one job each)
-    batch_size: int = 512  # decode slots (sequences in flight); 512 beat 256 on an H200 (BENCHMARKS.md, sample)
+    batch_size: int = 512  # decode slots (sequences in flight); 512 beat 256 on an H200 (2026-12-03-sample-1-batch-512)
     seed: int = 1234  # base of the per-(model, problem, sample index) seeds
     # what precedes the prompt: training documents are packed as `doc EOS doc EOS ...` without BOS,
     # so a prompt preceded by EOS looks like the start of a training document
@@ -23,7 +23,7 @@ class SampleConfig:
     dtype: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     cuda_graph: bool = True  # capture the decode step (+ sampling) in a CUDA graph on GPU
     attention_kernel: bool = True  # CUDA: Triton decode attention reading only each row's own keys
-    # both verified end to end on an H200 (BENCHMARKS.md, sample): on by default
+    # both verified end to end on an H200 (2026-12-02-sample-2-decode-attention-kernel): on by default
     compile: bool = True  # CUDA: torch.compile the decode step before capture (falls back to eager on failure)
     sampling_kernel: bool = True  # CUDA: sort-free Triton nucleus sampling (exact; sample/nucleus_triton.py)
     sync_every: int = 4  # decode steps between host checks for finished rows (GPU); 1 on CPU

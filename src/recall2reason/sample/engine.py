@@ -25,10 +25,12 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
+from recall2reason.sample.config import SampleConfig
 from recall2reason.sample.rng import row_key
 from recall2reason.sample.sampling import sample_next
 
 log = logging.getLogger("recall2reason.sample")
+_SAMPLE = SampleConfig()  # the single source of the engine's defaults
 
 
 @dataclass
@@ -47,22 +49,25 @@ class Completion:
 
 
 class Engine:
+    """Keyword defaults are ``SampleConfig``'s (the sample stage's), so an engine built by hand in a
+    benchmark or test decodes as the stage does; ``Engine.from_config`` takes the whole config."""
+
     def __init__(
         self,
         model,
         *,
-        batch_size: int,
         max_len: int,
-        max_new_tokens: int,
         eos_id: int,
-        temperature: float,
-        top_p: float,
+        batch_size: int = _SAMPLE.batch_size,
+        max_new_tokens: int = _SAMPLE.max_new_tokens,
+        temperature: float = _SAMPLE.temperature,
+        top_p: float = _SAMPLE.top_p,
         ignore_eos: bool = False,  # benchmarks: every row generates exactly max_new_tokens
-        cuda_graph: bool = True,
-        sync_every: int = 1,
-        attention_kernel: bool = True,  # length-aware Triton decode attention on CUDA
-        compile_step: bool = False,  # CUDA: torch.compile the step (fuses its many small kernels) before capture
-        sampling_kernel: bool = False,  # CUDA: sort-free Triton nucleus sampling (sample/nucleus_triton.py)
+        cuda_graph: bool = _SAMPLE.cuda_graph,
+        sync_every: int = _SAMPLE.sync_every,  # 1 off CUDA
+        attention_kernel: bool = _SAMPLE.attention_kernel,  # length-aware Triton decode attention on CUDA
+        compile_step: bool = _SAMPLE.compile,  # CUDA: torch.compile the step (fuses its many small kernels) before capture
+        sampling_kernel: bool = _SAMPLE.sampling_kernel,  # CUDA: sort-free Triton nucleus sampling (sample/nucleus_triton.py)
     ):
         self.model = model
         self.B, self.max_len, self.max_new = batch_size, max_len, max_new_tokens
@@ -102,6 +107,16 @@ class Engine:
         self.steps_run = 0  # decode steps replayed (each computes all B rows)
         # host wall seconds per phase of generate(): "step" includes waiting for the device
         self.phase_s = {"fill": 0.0, "step": 0.0, "harvest": 0.0}
+
+    @classmethod
+    def from_config(cls, model, cfg: SampleConfig, *, max_prompt: int, eos_id: int, ignore_eos: bool = False) -> "Engine":
+        """The engine as the sample section ``cfg`` sets it up (room for ``max_prompt`` prompt tokens)."""
+        return cls(
+            model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
+            max_new_tokens=cfg.max_new_tokens, eos_id=eos_id, temperature=cfg.temperature, top_p=cfg.top_p,
+            ignore_eos=ignore_eos, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
+            attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
+        )
 
     # -- the decode step (graph body) -------------------------------------------------------
     def _step(self) -> None:

@@ -21,7 +21,8 @@ never materialises the nucleus:
 Each check passes with probability >= top_p (the race picks a nucleus token with probability
 mass(nucleus) / mass(candidates) >= top_p), so a row takes ~1 + 1 / top_p passes over its logits
 (~2.1 at top_p 0.9), each one streaming read with one reduction at its end, where an exact threshold
-search takes ~25 dependent passes over fp32 probabilities (the previous kernel: BENCHMARKS.md).
+search takes ~25 dependent passes over fp32 probabilities (the previous kernel; both timed in
+benchmarks/reports/2026-12-03-sample-3-exponential-race-top-p.md).
 
 It is the reference's function up to float rounding, not bit for bit: the kernel's exp / log and
 its fp32 sums are not torch's softmax, so a draw can differ where two race scores agree to ~1e-7
@@ -31,7 +32,7 @@ relative, or where a row's mass above the candidate lies within ~1e-7 of top_p. 
 Grid, shapes and allocations depend only on (B, V): no host syncs, no data-dependent shapes, so a
 call can be captured in a CUDA graph (the rejection loop is data-dependent only inside the kernel).
 Triton is imported lazily, on the first call. Launch configuration and measured times:
-BENCHMARKS.md (sample section, ninth session).
+benchmarks/reports/2026-12-03-sample-3-exponential-race-top-p.md.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from recall2reason.sample.rng import step_key
 
 # BLOCK tokens per load (a row is streamed in V / BLOCK blocks per pass), num_warps per row. One
 # program per row: splitting pass 0 and the first check over 4-32 programs per row was not faster
-# (three launches instead of one; H200 sweep, BENCHMARKS.md)
+# (three launches instead of one; H200 sweep, 2026-12-03-sample-3-exponential-race-top-p)
 CONFIG = {"BLOCK": 2048, "num_warps": 8}
 _kernels = None
 

@@ -87,12 +87,7 @@ def make_engine(model_dir: Path, cfg: SampleConfig, device: torch.device, max_pr
 
     model, _ = load_model(model_dir, device=device)
     model = model.to(resolve_dtype(cfg, device)).eval()
-    return Engine(
-        model, batch_size=cfg.batch_size, max_len=max_prompt + cfg.max_new_tokens,
-        max_new_tokens=cfg.max_new_tokens, eos_id=eos_id, temperature=cfg.temperature,
-        top_p=cfg.top_p, cuda_graph=cfg.cuda_graph, sync_every=cfg.sync_every,
-        attention_kernel=cfg.attention_kernel, compile_step=cfg.compile, sampling_kernel=cfg.sampling_kernel,
-    )
+    return Engine.from_config(model, cfg, max_prompt=max_prompt, eos_id=eos_id)
 
 
 class ShardStore:

@@ -2,8 +2,8 @@
 
 No model is asked anything: good for the offline demo, CI and smoke tests, not for the paper's
 conclusions. Measured on the validation set (``python -m recall2reason.judge validate --cfg
-'{"backend": "rules"}'``; BENCHMARKS.md), an optimistic figure: its completions are reference
-solutions with one change, which is what these rules compare against.
+'{"backend": "rules"}'``; benchmarks/reports/2026-12-06-judge-validation.md), an optimistic
+figure: its completions are reference solutions with one change, which is what these rules compare against.
 
 ``is_correct`` is the vote stage's math-verify result for the sample (so it never disagrees with
 math-verify); a correct sample is ``No Error``. A wrong one is compared with the problem and the

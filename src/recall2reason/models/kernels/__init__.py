@@ -7,7 +7,8 @@ them inside their kernels path only.
 
 The checks run inside the layers' forward, i.e. inside torch.compile'd code: they are marked
 constant, so dynamo bakes their answer into the graph. Traced, ``importlib.import_module`` breaks
-the graph: every short conv split its block's compiled graph in two (BENCHMARKS.md, 2026-12-06, third session).
+the graph: every short conv split its block's compiled graph in two
+(benchmarks/reports/2026-12-06-pretrain-3-whole-model-compile.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ different position, so ``step`` masks keys beyond each row's own position.
 
 RoPE's cos/sin come from fp32 tables built once per device (non-persistent buffers, so the state
 dict is unchanged, and kept fp32 when the weights are cast to bf16): computed inline, the compiler
-fused cos/sin/pow into every q/k element and spent 13 % of a training step on it (BENCHMARKS.md).
+fused cos/sin/pow into every q/k element and spent 13 % of a training step on it
+(benchmarks/reports/2026-11-29-pretrain-2-rope-loss-fixes.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Attention(Mixer):
     # q / k / v of whole sequences: one GEMM, then models/ops/qkv_rope.py splits and rotates (a
     # Triton kernel each way on the kernels backend, its PyTorch twin on the reference one): the
     # Transformer trained 0.7-0.9 % faster than with three GEMMs and RoPE left to the compiler
-    # (H100, BENCHMARKS.md, 2026-12-06; that form is gone). Decode steps (one token per row at its
+    # (H100, benchmarks/reports/2026-12-06-pretrain-1-packed-qkv.md). Decode steps (one token per row at its
     # own position) run the three projections and RoPE at each row's position.
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):

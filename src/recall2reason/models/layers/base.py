@@ -40,8 +40,8 @@ def packed_linear(x: torch.Tensor, *linears: nn.Linear) -> torch.Tensor:
 
     Why: a mixer's input projections (q, k, v and the small gate projections) all read the same x;
     one GEMM reads x once, and its input-gradient GEMM replaces several plus their sum (GDN's five:
-    0.76 -> 0.31 ms per micro-batch on an H200, BENCHMARKS.md). The parameters stay separate, so
-    state-dict keys and shapes are unchanged.
+    0.76 -> 0.31 ms per micro-batch on an H200, benchmarks/reports/2026-12-04-pretrain-1-input-projections.md).
+    The parameters stay separate, so state-dict keys and shapes are unchanged.
     """
     if any(lin.bias is not None for lin in linears):
         raise ValueError("packed_linear() fuses bias-free projections only")

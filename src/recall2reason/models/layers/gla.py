@@ -29,7 +29,7 @@ from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
 
 # the training kernel (KernelConfig.gla_train): with "fused" GLA50 ran at 0.906x of the Transformer
 # on an H100, with FLA's chunk_gla (keeping its chunk states) at 0.83x (the kernel alone: 1.8x
-# faster; BENCHMARKS.md, 2026-12-06, sixth session). "fla" is FLA's chunk_gla as FLA ships it.
+# faster; benchmarks/reports/2026-12-06-pretrain-6-fused-gla.md). "fla" is FLA's chunk_gla as FLA ships it.
 
 
 @register_mixer("gla")

@@ -62,7 +62,8 @@ def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
 def kernel_form(form: str = "auto") -> str:
     """A short-conv form (``KernelConfig.short_conv``) with "auto" resolved: "mix" when
     causal-conv1d is installed, else "triton" (imports causal-conv1d to check: call on CUDA machines only).
-    GLA50 on one H100 (BENCHMARKS.md, 2026-12-06, fifth session): gluon 400.2k tok/s, mix 399.2k,
+    GLA50 on one H100
+    (benchmarks/reports/2026-12-06-pretrain-5-micro-batch-64.md): gluon 400.2k tok/s, mix 399.2k,
     triton 389.8k; GDN50 gluon = mix. "gluon" is not yet the fallback of "auto": it has not run in
     prefill / decoding on a GPU."""
     if form not in SHORT_CONV_FORMS:
@@ -75,7 +76,7 @@ def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str, for
     on ``kernels``, F.conv1d otherwise.
 
     The "mix" form made GLA50 2.3 % and GDN50 2.8 % faster end to end than the all-Triton form
-    (H200, BENCHMARKS.md)."""
+    (H200, benchmarks/reports/2026-12-04-pretrain-3-loss-kernel-mix-conv.md)."""
     if backend == "kernels":
         form = kernel_form(form)
         if form == "gluon":

@@ -148,7 +148,7 @@ def _bwd(Q, Kk, V, G, HS, DO, DQ, DK, DV_, DG, scale, T, NT,
             eq = tl.exp2(b - r[None, :])
             ek = tl.exp2(r[None, :] - b)
             # fp32 operands (TF32 on the GPU) in the backward's scores: bf16 ones made dq, dk and dv
-            # ~1.6x and dv up to 7x further from fp64 than FLA's (BENCHMARKS.md)
+            # ~1.6x and dv up to 7x further from fp64 than FLA's (2026-12-06-pretrain-6-fused-gla)
             qt = q * eq
             kt = k * ek
             A = tl.where(causal, tl.dot(qt, tl.trans(kt)), 0.0) * scale

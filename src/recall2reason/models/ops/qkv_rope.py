@@ -1,8 +1,8 @@
 """Split attention's fused q|k|v projection into heads and apply RoPE, in one Triton kernel each way.
 
 Why: one GEMM for q, k and v reads x once, and its input gradient is one GEMM instead of three
-plus their sum (BENCHMARKS.md, eleventh session). Done in plain PyTorch, inductor fused RoPE's
-backward with the concatenation of the three gradients into one slow kernel (288 us where the
+plus their sum (benchmarks/reports/2026-12-04-pretrain-1-input-projections.md). Done in plain
+PyTorch, inductor fused RoPE's backward with the concatenation of the three gradients into one slow kernel (288 us where the
 two RoPE kernels of separate projections took 32 us each, 8 x 2048 tokens), and the Transformer's
 step lost 6 %. Here forward and backward are opaque custom ops: the forward reads the packed
 projection once and writes q, k (rotated) and v as separate (B, T, heads, head_dim) tensors; the
@@ -19,7 +19,8 @@ import torch
 from recall2reason.models.ops.rope import apply_rope
 
 # tokens per program (one program per block of tokens and head), warps per program. On an H100
-# (`benchmarks/profile_gpu.py --qkv-sweep`, BENCHMARKS.md 2026-12-06) BLOCK_T 16-64 x 1-4 warps
+# (`benchmarks/profile_gpu.py --qkv-sweep`, removed since: `git show b48a713:benchmarks/profile_gpu.py`;
+# 2026-12-06-pretrain-1-packed-qkv) BLOCK_T 16-64 x 1-4 warps
 # were within 2.5 % of each other; this one is the middle of that range.
 DEFAULT_CONFIG = {"BLOCK_T": 32, "num_warps": 2}
 _kernel = None
@@ -86,7 +87,7 @@ def _token_rows(t: torch.Tensor) -> bool:
 
 def _launch(packed, q, k, v, cos, sin, backward: bool) -> None:
     global _kernel
-    config = DEFAULT_CONFIG  # looked up per call: profile_gpu --qkv-sweep swaps it between runs
+    config = DEFAULT_CONFIG  # looked up per call, so a sweep can swap it between runs
     if _kernel is None:
         _kernel = _build_kernel()
     B, T, H, hd = q.shape

@@ -1,11 +1,12 @@
 """SwiGLU's activation on the MLP's packed projection ``[value | gate]``, one Triton kernel each way.
 
 Why: the MLP's input projection as one GEMM (768 -> 2 x 3072) is 0.22 ms per layer and 32 x 2048
-tokens faster than as two (forward, input and weight gradient: BENCHMARKS.md, 2026-12-06, third
-session; the whole training step gained 0.7 %, fourth session), but its backward needs the
+tokens faster than as two (forward, input and weight gradient:
+benchmarks/reports/2026-12-06-pretrain-3-whole-model-compile.md; the whole training step gained
+0.7 %: 2026-12-06-pretrain-4-packed-mlp.md), but its backward needs the
 gradient of the packed output as one tensor. Left to inductor, that gradient was a concatenation
 of the value and gate halves, which it fused into one slow kernel (434 us where the split form's
-backward takes 235, eighth session). Here forward and backward are opaque custom ops: the forward reads both halves and writes ``silu(gate) * value``;
+backward takes 235: 2026-12-03-pretrain-3-swiglu-split.md). Here forward and backward are opaque custom ops: the forward reads both halves and writes ``silu(gate) * value``;
 the backward reads them and the incoming gradient once and writes both halves of the packed
 gradient in place, so nothing is concatenated. The math is fp32 (cast back to the input dtype);
 ``swiglu_reference`` is its CPU twin. Triton is imported lazily (on first call), so importing
