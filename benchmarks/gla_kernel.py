@@ -1,5 +1,7 @@
-"""GLA training kernels alone: FLA's chunk_gla (keeping its states, ``kernels.chunk_gla``) against
-ours (``ops.fused_chunk_gla``), forward and forward + backward, at the paper's head shapes.
+"""GLA training kernels alone: FLA's chunk_gla (``gla_train: fla``) against ours
+(``ops.fused_chunk_gla``, ``gla_train: fused``), forward and forward + backward, at the paper's head
+shapes. (BENCHMARKS.md's "fla" rows before 2026-12-07 timed our wrapper keeping FLA's chunk states
+for the backward, since deleted; FLA's own chunk_gla recomputes them.)
 
     source benchmarks/gpu_toolkit.sh && python benchmarks/gla_kernel.py --batch 16,64
 
@@ -14,15 +16,15 @@ import argparse
 
 import torch
 import torch.nn.functional as F
+from fla.ops.gla import chunk_gla as fla_chunk_gla
 from triton.testing import do_bench
 
-from recall2reason.models.kernels.agreement import rel_err
-from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
+from agreement import rel_err
 from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
 from recall2reason.models.ops.gla import chunk_gla as reference_gla
 
 KERNELS = {
-    "fla": lambda q, k, v, g: chunk_gla_keep_states(q, k, v, g),
+    "fla": lambda q, k, v, g: fla_chunk_gla(q=q, k=k, v=v, g=g)[0],
     "fused": lambda q, k, v, g: fused_chunk_gla(q, k, v, g),
     "fused-exact": lambda q, k, v, g: fused_chunk_gla(q, k, v, g, exact=True),
 }

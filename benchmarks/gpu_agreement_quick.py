@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from recall2reason.models.kernels.agreement import compare
+from agreement import compare
 
 CASES = [(n, d) for n in sys.argv[1].split(",") for d in sys.argv[2].split(",")] if len(sys.argv) > 2 else [
     ("gdn", "fp32"), ("gdn", "bf16"), ("gla", "bf16")]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from recall2reason.models.kernels.agreement import compare, layer_pair, paper_cfg, time_fwd_bwd, time_fwd_bwd_graphed
+from agreement import compare, layer_pair, paper_cfg, time_fwd_bwd, time_fwd_bwd_graphed
 from recall2reason.models.layers import get_mixer
 
 

@@ -72,6 +72,7 @@ def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
     secs = time.perf_counter() - t0
     assert tokens == len(reqs) * args.new_tokens
     res = {"tokens": tokens, "completions": len(reqs), "secs": secs, "tok_s": tokens / secs,
+           "decode_attention": eng.decode_attention, "kernels": model.kernels_used(),
            "steps": eng.steps_run, "warmup_s": t_warm, "step_compiled": eng.step_compiled,
            # where the wall time went: filling slots (prefill), stepping (incl. waiting), harvesting
            **{f"{k}_s": round(v, 3) for k, v in eng.phase_s.items()},

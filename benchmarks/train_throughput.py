@@ -34,10 +34,7 @@ import torch
 import torch._inductor.config
 from torch._inductor import metrics as inductor_metrics
 
-from recall2reason.models.layers import gla as gla_layer
-from recall2reason.models.layers.attention import Attention
-from recall2reason.models.model import SwiGLU
-from recall2reason.models.ops import conv as conv_ops
+from recall2reason.models.config import GLA_TRAIN_KERNELS, SHORT_CONV_FORMS, KernelConfig
 from recall2reason.pretrain.config import TrainConfig, job_train_section
 from recall2reason.pretrain.flops import model_flops_per_token, peak_flops
 from recall2reason.pretrain.train import build_run
@@ -51,26 +48,18 @@ def has_short_conv(spec) -> bool:
     return spec.mixer_class in ("gla", "gdn")
 
 
-def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str | None = None,
-              residual: str = TrainConfig.residual_dtype, scope: str | None = None, mlp: str | None = None,
+def bench_one(spec, args, device, compile: bool, graphs: bool = False,
+              residual: str = TrainConfig.residual_dtype, scope: str | None = None,
               short_conv: str | None = None, gla_train: str | None = None) -> dict:
     scope = scope or args.compile_scope
-    if mlp is not None:
-        SwiGLU.projection = mlp  # every block's MLP built below takes it from the class
-    mlp = SwiGLU.projection
-    if qkv is not None:
-        Attention.qkv_projection = qkv  # attention layers built below take it from the class
-    qkv = Attention.qkv_projection
-    if short_conv is not None:
-        conv_ops.FORM = short_conv  # read by every GLA / GDN short conv at trace time
-    if gla_train is not None:
-        gla_layer.TRAIN_KERNEL = gla_train  # read by every GLA layer at trace time
+    # the model config's kernels section (models.kernels); None: KernelConfig's default
+    kernels = {k: v for k, v in (("short_conv", short_conv), ("gla_train", gla_train)) if v is not None}
     cfg = TrainConfig(micro_batch_size=args.micro_batch, precision=args.precision, compile=compile, compile_scope=scope,
                       cuda_graphs=graphs, loss_chunk_tokens=args.loss_chunk, residual_dtype=residual, seed=0)
     inductor_metrics.reset()
-    run = build_run(cfg, spec.model_config(args.backend), device, args.accum, compile_mode=args.compile_mode)
+    run = build_run(cfg, spec.model_config(args.backend, kernels), device, args.accum, compile_mode=args.compile_mode)
     model, graphed = run.model, run.graphed
-    conv_form = (conv_ops.kernel_form() if model.backend == "kernels" else "F.conv1d") if has_short_conv(spec) else "-"
+    used = model.kernels_used()  # "auto" resolved; "reference" / "-" where it does not apply
     V, T, B = model.cfg.vocab_size, args.seq_len, args.micro_batch
     data = torch.randint(0, V, (args.accum, B, T + 1), device=device)
     micro = [(data[i, :, :-1], data[i, :, 1:]) for i in range(args.accum)]
@@ -96,7 +85,7 @@ def bench_one(spec, args, device, compile: bool, graphs: bool = False, qkv: str 
     fpt = model_flops_per_token(model, T)
     peak = peak_flops(device)
     out = {
-        "model": spec.name, "backend": model.backend, "qkv_projection": qkv, "mlp_projection": mlp, "short_conv": conv_form, "gla_train": gla_layer.TRAIN_KERNEL if spec.mixer_class == "gla" and model.backend == "kernels" else "-", "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
+        "model": spec.name, "backend": model.backend, "short_conv": used["short_conv"], "gla_train": used["gla_train"], "kernels": model.cfg.kernels.__dict__.copy(), "residual_dtype": residual, "compiled": compile, "compile_mode": args.compile_mode, "compile_scope": scope if compile else None,
         "cuda_graphs": graphed is not None and graphed.failed is None, "graph_error": graphed.failed if graphed else None,
         "micro_batch": B, "accum": args.accum, "loss_chunk_tokens": args.loss_chunk,
         "seq_len": T, "n_params": model.num_params(), "n_non_embedding": model.num_params(non_embedding=True),
@@ -130,14 +119,10 @@ def main() -> int:
     p.add_argument("--cuda-graphs", default="on", choices=["on", "off", "both"],
                    help="replay each micro-step from a CUDA graph (the trainer's default on one GPU); both: measure each way")
     p.add_argument("--backend", default="auto")
-    p.add_argument("--mlp", default=SwiGLU.projection, choices=["split", "packed", "both"],
-                   help="the MLP's input projection: two GEMMs (split) or one + the Triton SwiGLU op (packed, models/ops/swiglu.py); both: one run each")
-    p.add_argument("--qkv", default=Attention.qkv_projection, choices=["separate", "packed", "both"],
-                   help="attention's q / k / v: one GEMM + the Triton split-and-RoPE op (models/ops/qkv_rope.py), "
-                        "or three GEMMs with RoPE left to the compiler; both: measure each way (default: the model's)")
-    p.add_argument("--short-conv", default=conv_ops.FORM, help=f"GLA / GDN short-conv forms to time, comma-separated, of {conv_ops.FORMS} (models/ops/conv.py)")
-    p.add_argument("--gla-train", default=gla_layer.TRAIN_KERNEL,
-                   help=f"GLA training kernels to time, comma-separated, of {gla_layer.TRAIN_KERNELS} (models/layers/gla.py)")
+    p.add_argument("--short-conv", default=KernelConfig.short_conv,
+                   help=f"GLA / GDN short-conv forms to time (models.kernels.short_conv), comma-separated, of {SHORT_CONV_FORMS}")
+    p.add_argument("--gla-train", default=KernelConfig.gla_train,
+                   help=f"GLA training kernels to time (models.kernels.gla_train), comma-separated, of {GLA_TRAIN_KERNELS}")
     p.add_argument("--residual", default=TrainConfig.residual_dtype, choices=["compute", "fp32", "both"],
                    help="train.residual_dtype: the residual stream in the matmul dtype (bf16) or fp32; both: one run each")
     p.add_argument("--budget-s", type=float, default=1e9, help="start no new model after this many seconds")
@@ -198,28 +183,26 @@ def main() -> int:
     t_start = time.perf_counter()
     results, failures = [], {}
     graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.cuda_graphs]
-    qkv_modes = ["separate", "packed"] if args.qkv == "both" else [args.qkv]
-    mlp_modes = ["split", "packed"] if args.mlp == "both" else [args.mlp]
     residual_modes = ["fp32", "compute"] if args.residual == "both" else [args.residual]
     conv_modes = args.short_conv.split(",")
-    if unknown_forms := set(conv_modes) - set(conv_ops.FORMS):
-        p.error(f"--short-conv: unknown form(s) {sorted(unknown_forms)}; known: {conv_ops.FORMS}")
+    if unknown_forms := set(conv_modes) - set(SHORT_CONV_FORMS):
+        p.error(f"--short-conv: unknown form(s) {sorted(unknown_forms)}; known: {SHORT_CONV_FORMS}")
     gla_modes = args.gla_train.split(",")
-    if unknown_gla := set(gla_modes) - set(gla_layer.TRAIN_KERNELS):
-        p.error(f"--gla-train: unknown kernel(s) {sorted(unknown_gla)}; known: {gla_layer.TRAIN_KERNELS}")
+    if unknown_gla := set(gla_modes) - set(GLA_TRAIN_KERNELS):
+        p.error(f"--gla-train: unknown kernel(s) {sorted(unknown_gla)}; known: {GLA_TRAIN_KERNELS}")
     scope_modes = ["blocks", "model"] if args.compile_scope == "both" and not args.no_compile else [args.compile_scope]
     for name in wanted:
         if time.perf_counter() - t_start > args.budget_s:
             failures[name] = "skipped: time budget"
             print(f"{name}: skipped (time budget)", flush=True)
             continue
-        for graphs, qkv, residual, scope, mlp, form, gla in itertools.product(
-                graph_modes, qkv_modes, residual_modes, scope_modes, mlp_modes,
+        for graphs, residual, scope, form, gla in itertools.product(
+                graph_modes, residual_modes, scope_modes,
                 conv_modes if has_short_conv(specs[name]) else conv_modes[:1],
                 gla_modes if specs[name].mixer_class == "gla" else gla_modes[:1]):
             for compile in ([False] if args.no_compile else [True, False]):
                 try:
-                    r = bench_one(specs[name], study_batch(name), device, compile, graphs, qkv, residual, scope, mlp, form, gla)
+                    r = bench_one(specs[name], study_batch(name), device, compile, graphs, residual, scope, form, gla)
                     results.append(r)
                     print(json.dumps(r), flush=True)
                     break
@@ -239,18 +222,18 @@ def main() -> int:
         if r["model"] not in by or r["tokens_per_s"] > by[r["model"]]["tokens_per_s"]:
             by[r["model"]] = r
     def variant(r):
-        return r["cuda_graphs"], r["qkv_projection"], r["mlp_projection"], r["residual_dtype"], r["compile_scope"]
+        return r["cuda_graphs"], r["residual_dtype"], r["compile_scope"]
 
     base = {variant(r): r for r in results if r["model"] == "transformer"}
-    print(f"\n| model | backend | q/k/v | MLP | short conv | GLA train | residual | compiled | CUDA graph | micro-batch x accum | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| model | backend | short conv | GLA train | residual | compiled | CUDA graph | micro-batch x accum | params (M) | tok/s | vs Transformer | MFU | peak mem (GiB) | GPU-h for {args.study_tokens / 1e9:.1f} B tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b = base.get(variant(r))  # the Transformer measured the same way
         rel = f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "n/a"
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
         graph = "yes" if r["cuda_graphs"] else ("failed" if r["graph_error"] else "no")
-        print(f"| {r['model']} | {r['backend']} | {r['qkv_projection']} | {r['mlp_projection']} | {r['short_conv']} | {r['gla_train']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['micro_batch']} x {r['accum']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
+        print(f"| {r['model']} | {r['backend']} | {r['short_conv']} | {r['gla_train']} | {r['residual_dtype']} | {r['compile_scope'] or 'no'} | {graph} | {r['micro_batch']} x {r['accum']} | {r['n_params'] / 1e6:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{rel} | {mfu} | {mem} | {args.study_tokens / r['tokens_per_s'] / 3600:.1f} |")
         if r["graph_error"]:
             print(f"|   graph capture failed: {r['graph_error'][:200]} |")

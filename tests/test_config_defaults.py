@@ -32,7 +32,7 @@ from recall2reason.data.sources import DataConfig, SourceConfig
 from recall2reason.data.tokenizer import TokenizerConfig
 from recall2reason.export.config import ExportConfig
 from recall2reason.judge.config import JudgeConfig
-from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig, ModelConfig
+from recall2reason.models.config import GDNConfig, GLAConfig, KernelConfig, MambaConfig, ModelConfig
 from recall2reason.plan.config import PlanConfig
 from recall2reason.pretrain.config import TrainConfig
 from recall2reason.probe.config import ProbeConfig
@@ -67,6 +67,7 @@ MODEL_DEFS = {
         "layers",  # generated per model by study.expand_models (attention placement / models.extra)
         "mamba", "gla", "gdn",  # models.mixers.<class>, checked below
         "backend",  # models.backend, one key for every model
+        "kernels",  # models.kernels, one section for every model: KernelConfig, below
     }),
     ("mixers", "mamba"): (MambaConfig, set(), set()),
     ("mixers", "gla"): (GLAConfig, set(), set()),
@@ -146,6 +147,16 @@ def test_models_schema_and_dataclasses_agree(path):
         node = node[p] if p in node else node["properties"][p]
     problems = _compare(cls, node["properties"], "models." + ".".join(path), schema_only, class_only)
     assert not problems, "\n".join(problems)
+
+
+def test_kernel_choices_agree():
+    """models.kernels (one section for every model) and KernelConfig; config.yaml's choices build it."""
+    props = _schema("models")["properties"]["kernels"]
+    problems = _compare(KernelConfig, props["properties"], "models.kernels")
+    if props.get("default") != _dataclass_defaults(KernelConfig):
+        problems.append(f"models.kernels: schema default {props.get('default')!r} != KernelConfig's")
+    assert not problems, "\n".join(problems)
+    from_dict(KernelConfig, CONFIG["models"]["kernels"], "models.kernels")
 
 
 @pytest.mark.parametrize("section", sorted(DATACLASS_SECTIONS))

@@ -1,15 +1,17 @@
-"""Attention's packed q|k|v projection with RoPE: the PyTorch twin against the separate projections,
+"""Attention's packed q|k|v projection with RoPE: the PyTorch twin against three separate
+projections and ``apply_rope`` (the training form the layer dropped, kept here as the reference),
 and the Triton split-and-rotate op (models/ops/qkv_rope.py) against the twin in Triton's CPU interpreter."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from recall2reason.models.config import ModelConfig
 from recall2reason.models.layers.attention import Attention
 from recall2reason.models.ops.qkv_rope import qkv_rope_reference
-from recall2reason.models.ops.rope import rope_cos_sin
+from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
 
 
 def attn_cfg(n_heads=4, n_kv_heads=2, d_model=64) -> ModelConfig:
@@ -18,12 +20,25 @@ def attn_cfg(n_heads=4, n_kv_heads=2, d_model=64) -> ModelConfig:
                                       mamba={"dt_rank": None}))
 
 
-def layer(cfg, backend: str, qkv_projection: str, like: Attention | None = None) -> Attention:
+def layer(cfg, backend: str, like: Attention | None = None) -> Attention:
     m = Attention(cfg, 0, backend)
     if like is not None:
         m.load_state_dict(like.state_dict())
-    m.qkv_projection = qkv_projection  # an instance attribute: the class default stays as it is
     return m
+
+
+def separate_forward(m: Attention):
+    """The layer's forward with three q / k / v GEMMs and RoPE by ``apply_rope``."""
+    def fn(x):
+        B, T, _ = x.shape
+        q = m.q_proj(x).view(B, T, m.n_heads, m.head_dim).transpose(1, 2)
+        k = m.k_proj(x).view(B, T, m.n_kv_heads, m.head_dim).transpose(1, 2)
+        v = m.v_proj(x).view(B, T, m.n_kv_heads, m.head_dim).transpose(1, 2)
+        cos, sin = rope_cos_sin(torch.arange(T, device=x.device), m.head_dim, m.rope_theta)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=m.n_kv_heads != m.n_heads)
+        return m.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+    return fn
 
 
 def fwd_bwd(m: Attention, x: torch.Tensor, fn=None):
@@ -45,12 +60,11 @@ def test_packed_projection_is_the_separate_projections_with_rope(n_kv_heads):
     # same parameters (state dict), same function: only the GEMM and the split differ
     torch.manual_seed(0)
     cfg = attn_cfg(n_kv_heads=n_kv_heads)
-    sep = layer(cfg, "reference", "separate")
-    packed = layer(cfg, "reference", "packed", like=sep)
-    assert list(packed.state_dict()) == list(sep.state_dict())
+    packed = layer(cfg, "reference")
+    assert list(packed.state_dict()) == ["q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"]
     x = torch.randn(2, 45, 64)
-    assert_same(fwd_bwd(packed, x), fwd_bwd(sep, x), atol=1e-5, rtol=1e-5)
-    # decoding keeps the separate projections: prefill + steps still match the whole-sequence forward
+    assert_same(fwd_bwd(packed, x), fwd_bwd(packed, x, separate_forward(packed)), atol=1e-5, rtol=1e-5)
+    # decoding runs the separate projections: prefill + steps still match the whole-sequence forward
     state = packed.init_state(1, 50, x.device, torch.float32)
     with torch.no_grad():
         full = packed(x[:1])
@@ -117,9 +131,9 @@ def test_attention_layer_on_the_kernels_backend_matches_the_reference_compiled(t
     dev = triton_device
     torch.manual_seed(2)
     cfg = attn_cfg()
-    ref = layer(cfg, "reference", "separate").to(dev)
-    ker = layer(cfg, "kernels", "packed", like=ref).to(dev)
+    ref = layer(cfg, "reference").to(dev)
+    ker = layer(cfg, "kernels", like=ref).to(dev)
     x = torch.randn(2, 45, 64, device=dev)
-    want = fwd_bwd(ref, x)
+    want = fwd_bwd(ref, x, separate_forward(ref))
     assert_same(fwd_bwd(ker, x), want, atol=1e-5, rtol=1e-5)
     assert_same(fwd_bwd(ker, x, torch.compile(ker, fullgraph=True)), want, atol=1e-5, rtol=1e-5)

@@ -1,31 +1,39 @@
-"""The MLP's packed input projection (the default): its PyTorch twin against the split form,
-and the Triton SwiGLU op (models/ops/swiglu.py) against the twin in Triton's CPU interpreter."""
+"""The MLP's packed input projection: its PyTorch twin against two GEMMs (one per half of the
+weight, the form the model dropped, kept here as the reference), and the Triton SwiGLU op
+(models/ops/swiglu.py) against the twin in Triton's CPU interpreter."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from recall2reason.models.model import SwiGLU
 from recall2reason.models.ops.swiglu import swiglu_reference
 from test_models_qkv_rope import assert_same, fwd_bwd  # a module's output and its input / parameter gradients
 
 
-def mlp(backend: str, projection: str, like: SwiGLU | None = None, d: int = 48, hidden: int = 96) -> SwiGLU:
+def mlp(backend: str, like: SwiGLU | None = None, d: int = 48, hidden: int = 96) -> SwiGLU:
     m = SwiGLU(d, hidden, backend)
     if like is not None:
         m.load_state_dict(like.state_dict())
-    m.projection = projection  # an instance attribute: the class default stays as it is
     return m
+
+
+def split_forward(m: SwiGLU):
+    """The MLP as two GEMMs, one per half of ff_proj's weight (OLMo's rows: [value | gate])."""
+    def fn(x):
+        value_w, gate_w = m.ff_proj.weight.chunk(2, dim=0)
+        return m.ff_out(F.silu(F.linear(x, gate_w)) * F.linear(x, value_w))
+    return fn
 
 
 def test_packed_projection_is_the_split_projections():
     # same parameter, same function: OLMo's ff_proj rows are [value | gate]
     torch.manual_seed(0)
-    split = mlp("reference", "split")
-    packed = mlp("reference", "packed", like=split)
+    packed = mlp("reference")
     x = torch.randn(2, 7, 48)
-    assert_same(fwd_bwd(packed, x), fwd_bwd(split, x), atol=1e-5, rtol=1e-5)
+    assert_same(fwd_bwd(packed, x), fwd_bwd(packed, x, split_forward(packed)), atol=1e-5, rtol=1e-5)
     assert set(packed.state_dict()) == {"ff_proj.weight", "ff_out.weight"}
 
 
@@ -75,9 +83,9 @@ def test_mlp_on_the_kernels_backend_matches_the_reference_compiled(triton_device
     # the MLP as training would run it: kernels backend, packed projection, under torch.compile
     dev = triton_device
     torch.manual_seed(2)
-    ref = mlp("reference", "split").to(dev)
-    ker = mlp("kernels", "packed", like=ref).to(dev)
+    ref = mlp("reference").to(dev)
+    ker = mlp("kernels", like=ref).to(dev)
     x = torch.randn(2, 45, 48, device=dev)
-    want = fwd_bwd(ref, x)
+    want = fwd_bwd(ref, x, split_forward(ref))
     assert_same(fwd_bwd(ker, x), want, atol=1e-5, rtol=1e-5)
     assert_same(fwd_bwd(ker, x, torch.compile(ker, fullgraph=True)), want, atol=1e-5, rtol=1e-5)

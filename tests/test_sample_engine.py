@@ -209,3 +209,24 @@ def test_step_compiled_reports_what_runs():
         eng = Engine(model, batch_size=2, max_len=16, max_new_tokens=4, eos_id=2, temperature=1, top_p=1,
                      compile_step=compile_step)
         assert eng.step_compiled is False
+
+
+# -- decode-attention choice ------------------------------------------------------------------------
+def test_engine_passes_its_decode_attention_to_every_step_without_touching_the_layers(monkeypatch):
+    # the sampler's kernel choice is an argument of model.step, not an attribute written into layers
+    model = tiny_model(["attention", "gla"])
+    before = {n: dict(vars(m)) for n, m in model.named_modules()}
+    seen = []
+    step = model.step
+
+    def spy(tokens, states, pos, decode_attention="unset"):
+        seen.append(decode_attention)
+        return step(tokens, states, pos, decode_attention=decode_attention)
+
+    monkeypatch.setattr(model, "step", spy)
+    eng = Engine(model, batch_size=2, max_len=20, max_new_tokens=4, eos_id=V - 1, temperature=0.8, top_p=0.9,
+                 attention_kernel=True)
+    assert eng.decode_attention == "sdpa"  # the Triton kernel is CUDA-only: CPU keeps masked SDPA
+    list(eng.generate([Request(("p", 0), [1, 2, 3], seed=0)]))
+    assert seen and set(seen) == {"sdpa"}
+    assert {n: dict(vars(m)) for n, m in model.named_modules() if n} == {n: v for n, v in before.items() if n}

@@ -64,7 +64,8 @@ def test_cli_rows_stats_and_parts(assets):
     assert len({r["seed"] for r in rows}) == len(rows)
     assert len({r["text"] for r in rows}) > len(rows) // 2  # sampling, not one repeated string
     st = json.loads((d / "one" / "part-0.stats.json").read_text())
-    assert set(st) == {"device", "wall_s", "gpu_s", "new_tokens", "completions", "tokens_per_s"}
+    assert set(st) == {"device", "wall_s", "gpu_s", "new_tokens", "completions", "tokens_per_s", "kernels"}
+    assert st["kernels"] == {"short_conv": "auto", "gla_train": "fused", "decode_attention": "sdpa"}
     assert st["device"] == "cpu" and st["completions"] == 96 and st["gpu_s"] == 0.0
     assert st["new_tokens"] == sum(r["n_tokens"] + (r["finish_reason"] == "eos") for r in rows)
     assert st["tokens_per_s"] > 0 and st["wall_s"] > 0

@@ -41,13 +41,15 @@ class ModelSpec:
         mixer = "attention" if self.mixer_class == "transformer" else self.mixer_class
         return ["attention" if i in self.attention_layers else mixer for i in range(self.n_layers)]
 
-    def model_config(self, backend: str = "auto") -> dict:
-        """The dict that ``recall2reason.models.ModelConfig`` is built from."""
+    def model_config(self, backend: str = "auto", kernels: dict | None = None) -> dict:
+        """The dict that ``recall2reason.models.ModelConfig`` is built from; ``kernels``: the
+        ``models.kernels`` section (``KernelConfig``; None: its defaults)."""
         return {
             **self.base,
             "layers": self.layer_types,
             **{k: v for k, v in self.mixers.items()},
             "backend": backend,
+            **({"kernels": dict(kernels)} if kernels is not None else {}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -58,6 +60,18 @@ class ModelSpec:
             "attention_pct": self.attention_pct,
             "n_layers": self.n_layers,
         }
+
+
+def kernels_section(models_cfg: dict) -> dict | None:
+    """The ``models.kernels`` choices that differ from ``KernelConfig``'s defaults, None if none
+    do: a rule's params (Snakemake reruns a rule when they change) stay those of a config without
+    the section, so existing checkpoints are not retrained for it; the model gets the defaults
+    either way, and its config.json records all of them."""
+    from recall2reason.models.config import KernelConfig
+
+    given = models_cfg.get("kernels") or {}
+    changed = {k: v for k, v in given.items() if v != getattr(KernelConfig, k, object())}
+    return changed or None
 
 
 def expand_models(models_cfg: dict) -> list[ModelSpec]:

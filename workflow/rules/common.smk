@@ -16,7 +16,7 @@ from recall2reason.common.cfg import ConfigError
 from recall2reason.common.schema import config_errors
 from recall2reason.pretrain.config import job_train_section, micro_batch_errors
 from recall2reason.probe.config import ENGINE_KEYS, SET_KEYS, ProbeConfig
-from recall2reason.study import ablation_models, expand_ablations, expand_models
+from recall2reason.study import ablation_models, expand_ablations, expand_models, kernels_section
 
 _errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 if _errors:
@@ -156,7 +156,7 @@ def judge_preflight_warning(wc):
 def pretrain_cfg(wc):
     spec = SPECS[wc.model]
     return cfg_json(
-        {"name": spec.name, "model": spec.model_config(config["models"]["backend"]), "train": job_train_section(spec.name, config["train"])}
+        {"name": spec.name, "model": spec.model_config(config["models"]["backend"], kernels_section(config["models"])), "train": job_train_section(spec.name, config["train"])}
     )
 
 

@@ -58,7 +58,8 @@ def modeling_source() -> str:
 
 def model_config(cfg: ModelConfig) -> dict:
     """config.json of Recall2ReasonForCausalLM: ModelConfig's keys (mixer settings as dicts)."""
-    keys = {k: v for k, v in cfg.to_dict().items() if k not in ("backend", "init_std", "tie_embeddings")}
+    # kernels: which of our CUDA kernels trained it, not part of the function (the export runs PyTorch)
+    keys = {k: v for k, v in cfg.to_dict().items() if k not in ("backend", "kernels", "init_std", "tie_embeddings")}
     return {
         "architectures": ["Recall2ReasonForCausalLM"],
         "model_type": "recall2reason",

@@ -67,6 +67,33 @@ class GDNConfig:
     use_qk_norm: bool = True  # L2-normalised q/k, as FLA always does for the delta rule
 
 
+SHORT_CONV_FORMS = ("auto", "mix", "triton", "gluon")
+GLA_TRAIN_KERNELS = ("fused", "fla")
+
+
+@dataclass
+class KernelConfig:
+    """Which kernel runs where the kernels backend has more than one for the same function (the
+    same parameters, outputs up to rounding, and checkpoint either way). Recorded in every
+    checkpoint's config.json, so a run says which kernels it used; the reference backend ignores it.
+
+    ``short_conv``: GLA / GDN short conv (models/ops/conv.py): "mix" (FLA's Triton forward, the
+    causal-conv1d CUDA backward), "triton" (FLA's Triton both ways), "gluon" (FLA's Gluon kernels
+    both ways, models/kernels/short_conv.py; not yet run in prefill / decoding on a GPU), "auto"
+    ("mix" when causal-conv1d is installed, else "triton"). ``gla_train``: GLA's training kernel
+    (layers/gla.py): "fused" (ours, ops/fused_chunk_gla.py) or "fla" (FLA's chunk_gla).
+    Decode-step attention is the sampler's choice, not the model's (``HybridLM.step``)."""
+
+    short_conv: Literal["auto", "mix", "triton", "gluon"] = "auto"
+    gla_train: Literal["fused", "fla"] = "fused"
+
+    def __post_init__(self) -> None:
+        if self.short_conv not in SHORT_CONV_FORMS:
+            raise ConfigError(f"model.kernels.short_conv: unknown form {self.short_conv!r}; known: {list(SHORT_CONV_FORMS)}")
+        if self.gla_train not in GLA_TRAIN_KERNELS:
+            raise ConfigError(f"model.kernels.gla_train: unknown kernel {self.gla_train!r}; known: {list(GLA_TRAIN_KERNELS)}")
+
+
 @dataclass
 class ModelConfig:
     d_model: int = 768
@@ -85,6 +112,7 @@ class ModelConfig:
     gla: GLAConfig = field(default_factory=GLAConfig)
     gdn: GDNConfig = field(default_factory=GDNConfig)
     backend: Literal["auto", "kernels", "reference"] = "auto"
+    kernels: KernelConfig = field(default_factory=KernelConfig)  # absent from old checkpoints: the defaults
 
     def __post_init__(self) -> None:
         if self.layers is None:

@@ -16,7 +16,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from recall2reason.models.config import ModelConfig
 from recall2reason.models.layers import get_mixer
@@ -38,16 +37,12 @@ class RMSNorm(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """OLMo's MLP: one input projection to mlp_ratio*d split into (value, gate), hidden mlp_ratio*d/2."""
+    """OLMo's MLP: one input projection to mlp_ratio*d split into (value, gate), hidden mlp_ratio*d/2.
 
-    # how the input projection runs (same parameter, function and checkpoint either way):
-    # "packed": one GEMM, then models/ops/swiglu.py (a Triton kernel each way on the kernels
-    #   backend, its PyTorch twin on the reference one) writes d(proj) whole, without a cat.
-    #   +0.7 % Transformer tok/s on an H100 over "split" (benchmarks/reports/2026-12-06-pretrain-4-packed-mlp.md);
-    # "split": one GEMM per half of ff_proj's weight, so the backward gets the two gradients as
-    #   separate tensors to fuse with silu's (a chunk of one GEMM's output made inductor write
-    #   d(proj) as a slow cat: benchmarks/reports/2026-12-03-pretrain-3-swiglu-split.md).
-    projection = "packed"
+    The projection is one GEMM; models/ops/swiglu.py (a Triton kernel each way on the kernels
+    backend, its PyTorch twin on the reference one) applies silu(gate) * value and writes d(proj)
+    whole, without a cat: +0.7 % Transformer tok/s on an H100 over two GEMMs, one per half
+    (benchmarks/reports/2026-12-06-pretrain-4-packed-mlp.md)."""
 
     def __init__(self, d_model: int, hidden: int, backend: str = "reference"):
         super().__init__()
@@ -56,11 +51,8 @@ class SwiGLU(nn.Module):
         self.ff_out = nn.Linear(hidden, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.projection == "packed":
-            act = swiglu if self.backend == "kernels" else swiglu_reference
-            return self.ff_out(act(self.ff_proj(x)))
-        value_w, gate_w = self.ff_proj.weight.chunk(2, dim=0)
-        return self.ff_out(F.silu(F.linear(x, gate_w)) * F.linear(x, value_w))
+        act = swiglu if self.backend == "kernels" else swiglu_reference
+        return self.ff_out(act(self.ff_proj(x)))
 
 
 class Block(nn.Module):
@@ -79,8 +71,8 @@ class Block(nn.Module):
         x = x + self.mixer.prefill(self.mixer_norm(x), state, slot)
         return x + self.mlp(self.mlp_norm(x))
 
-    def step(self, x, state, pos):
-        x = x + self.mixer.step(self.mixer_norm(x), state, pos)
+    def step(self, x, state, pos, decode_attention="sdpa"):
+        x = x + self.mixer.step(self.mixer_norm(x), state, pos, decode_attention=decode_attention)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -139,24 +131,9 @@ class HybridLM(nn.Module):
         return self.final_norm(x)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Full logits (B, T, V); for evaluation and tests. Training uses :meth:`loss`."""
+        """Full logits (B, T, V); for evaluation and tests. Training takes :meth:`hidden` into the
+        pretrain stage's chunked loss (pretrain/loss.py), never materialising B*T*V logits."""
         return self.lm_head(self.hidden(input_ids))
-
-    def loss(self, input_ids: torch.Tensor, targets: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
-        """Mean next-token cross-entropy without materialising full fp32 logits: the LM head and
-        the loss run over chunks of tokens, each recomputed in backward (activation checkpointing),
-        so peak memory holds one chunk's logits instead of B*T*V."""
-        h = self.hidden(input_ids).flatten(0, 1)
-        t = targets.flatten()
-        n = t.numel()
-        total = h.new_zeros((), dtype=torch.float32)
-        for start in range(0, n, chunk_tokens):
-            hs, ts = h[start : start + chunk_tokens], t[start : start + chunk_tokens]
-            if torch.is_grad_enabled():
-                total = total + checkpoint(_chunk_ce_sum, hs, ts, self.lm_head.weight, use_reentrant=False)
-            else:
-                total = total + _chunk_ce_sum(hs, ts, self.lm_head.weight)
-        return total / n
 
     # -- decoding ---------------------------------------------------------------------------
     def init_state(self, batch_size: int, max_len: int, device=None, dtype=None) -> list[dict]:
@@ -172,14 +149,28 @@ class HybridLM(nn.Module):
             x = block.prefill(x, state, slot)
         return self.lm_head(self.final_norm(x[:, -1]))
 
-    def step(self, tokens: torch.Tensor, states: list[dict], pos: torch.Tensor) -> torch.Tensor:
-        """One decode step: tokens (B,) at positions pos (B,) -> logits (B, V)."""
+    def step(self, tokens: torch.Tensor, states: list[dict], pos: torch.Tensor,
+             decode_attention: str = "sdpa") -> torch.Tensor:
+        """One decode step: tokens (B,) at positions pos (B,) -> logits (B, V). ``decode_attention``:
+        the attention layers' kernel, "sdpa" or "triton" (CUDA; see ``Attention.step``), the
+        sampler's setting (``sample.attention_kernel``), not the model's."""
         x = self.embed(tokens[:, None])
         for block, state in zip(self.blocks, states):
-            x = block.step(x, state, pos)
+            x = block.step(x, state, pos, decode_attention)
         return self.lm_head(self.final_norm(x[:, 0]))
 
     # -- bookkeeping ------------------------------------------------------------------------
+    def kernels_used(self) -> dict:
+        """``cfg.kernels`` as this model runs it: "auto" resolved, "-" where no layer uses the
+        choice, "reference" on the reference backend (pretrain records it in config.json)."""
+        from recall2reason.models.ops.conv import kernel_form
+
+        k, used = self.cfg.kernels, set(self.cfg.layers)
+        has_conv = ("gla" in used and self.cfg.gla.use_short_conv) or ("gdn" in used and self.cfg.gdn.use_short_conv)
+        ker = self.backend == "kernels"
+        return {"short_conv": (kernel_form(k.short_conv) if ker else "reference") if has_conv else "-",
+                "gla_train": (k.gla_train if ker else "reference") if "gla" in used else "-"}
+
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count; ``non_embedding`` excludes the input embedding but keeps the LM head
         (the convention of the MFU formula in the pretrain stage)."""
@@ -187,11 +178,6 @@ class HybridLM(nn.Module):
         if non_embedding and not self.cfg.tie_embeddings:
             n -= self.embed.weight.numel()
         return n
-
-
-def _chunk_ce_sum(h: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    logits = F.linear(h, w).float()
-    return F.cross_entropy(logits, t, reduction="sum", ignore_index=-100)
 
 
 def build_model(cfg: ModelConfig | dict) -> HybridLM:

@@ -267,7 +267,8 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     # ---- model, optimizer, resume, torch.compile, CUDA graph, DDP --------------------------
     fingerprint = {
         "train": cfg.resume_fingerprint(),
-        "model": model_cfg.to_dict() | {"backend": None},  # backends share one state-dict layout
+        # backends and kernel choices share one state-dict layout and function: a resume may change them
+        "model": model_cfg.to_dict() | {"backend": None, "kernels": None},
         "data": {"tokenizer_sha256": shards.tokenizer_sha256, "n_sequences": shards.n_sequences, "seq_len": T,
                  "manifest_sha256": sha256_file(shards.manifest_path)},
     }
@@ -386,6 +387,7 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
         "world_size": dist.world,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "backend": model.backend,
+        "kernels_used": model.kernels_used(),  # model.kernels with "auto" resolved on this machine
         "flops_per_token": flops_per_token,
         "train_wall_s": elapsed_before + time.perf_counter() - run_t0,
     }

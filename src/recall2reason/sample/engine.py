@@ -76,10 +76,8 @@ class Engine:
         w = model.lm_head.weight
         self.device, self.dtype = w.device, w.dtype
         self.sync_every = sync_every if self.device.type == "cuda" else 1
-        impl = "triton" if attention_kernel and self.device.type == "cuda" else "sdpa"
-        for mod in model.modules():
-            if hasattr(mod, "decode_attention"):  # attention mixers (models/layers/attention.py)
-                mod.decode_attention = impl
+        # the attention layers' decode kernel, an argument of every model.step (models/layers/attention.py)
+        self.decode_attention = "triton" if attention_kernel and self.device.type == "cuda" else "sdpa"
         B, dev = batch_size, self.device
         with torch.inference_mode():
             self.states = model.init_state(B, max_len, dev, self.dtype)
@@ -122,7 +120,7 @@ class Engine:
 
     # -- the decode step (graph body) -------------------------------------------------------
     def _step(self) -> None:
-        logits = self.model.step(self.tok, self.states, self.pos)
+        logits = self.model.step(self.tok, self.states, self.pos, decode_attention=self.decode_attention)
         nxt = self._sample(logits, self.keys, self.ngen, self.temperature, self.top_p)
         alive = self.alive
         col = torch.where(alive, self.ngen, torch.full_like(self.ngen, self.max_new))

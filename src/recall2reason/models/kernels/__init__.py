@@ -2,7 +2,7 @@
 
 Nothing here imports a kernel package at module import time: CPU machines and CI never install
 them. Each ``*_available`` check imports on first call (CUDA machines only) and caches the answer.
-Submodules that wrap a kernel package (``chunk_gla``) import it at their top: the layers import
+Submodules that wrap a kernel package (``short_conv``) import it at their top: the layers import
 them inside their kernels path only.
 
 The checks run inside the layers' forward, i.e. inside torch.compile'd code: they are marked

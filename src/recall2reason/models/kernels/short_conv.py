@@ -2,7 +2,7 @@
 
 FLA ships these kernels but runs them only when ``FLA_CONV_GLUON=1`` is set in the environment
 (its backend dispatch reads it on every call). Here they are called directly, so choosing them is
-a setting of ours (``ops.conv.FORM = "gluon"``), not an environment variable. The forward reads a
+a setting of ours (``KernelConfig.short_conv = "gluon"``, models/config.py), not an environment variable. The forward reads a
 strided x (a slice of the mixer's packed projection) without copying it; the backward recomputes
 the activation from x, as FLA's Triton form does, and never stores the pre-activation.
 

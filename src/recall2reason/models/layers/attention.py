@@ -20,18 +20,16 @@ from recall2reason.models.layers.base import Mixer, packed_linear, register_mixe
 from recall2reason.models.ops.qkv_rope import qkv_rope, qkv_rope_reference
 from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
 
+DECODE_ATTENTION = ("sdpa", "triton")
+
 
 @register_mixer("attention")
 class Attention(Mixer):
-    # decode-step attention: "sdpa" (masked, reads the whole cache) or "triton" (reads each row's
-    # own pos + 1 keys; models/ops/decode_attention.py). The sampler opts in on CUDA.
-    decode_attention = "sdpa"
-    # q / k / v of whole sequences: "packed" (one GEMM, then models/ops/qkv_rope.py splits and
-    # rotates: a Triton kernel each way on the kernels backend, its PyTorch twin on the reference
-    # one) or "separate" (three GEMMs, RoPE left to the compiler). Same parameters and function.
-    # Packed trains the Transformer 0.7-0.9 % faster on an H100 (train_throughput.py --qkv both,
-    # 2026-12-06-pretrain-1-packed-qkv). Decode steps (one token per row) always take the separate path.
-    qkv_projection = "packed"
+    # q / k / v of whole sequences: one GEMM, then models/ops/qkv_rope.py splits and rotates (a
+    # Triton kernel each way on the kernels backend, its PyTorch twin on the reference one): the
+    # Transformer trained 0.7-0.9 % faster than with three GEMMs and RoPE left to the compiler
+    # (H100, benchmarks/reports/2026-12-06-pretrain-1-packed-qkv.md). Decode steps (one token per row at its
+    # own position) run the three projections and RoPE at each row's position.
 
     def __init__(self, cfg, layer_idx: int, backend: str = "reference"):
         super().__init__(cfg, layer_idx, backend)
@@ -62,7 +60,7 @@ class Attention(Mixer):
     def _qkv(self, x: torch.Tensor, pos: torch.Tensor | None = None):
         """q, k, v of shape (B, heads, T, hd) with RoPE; positions 0..T-1, or ``pos`` (B,) for one token per row."""
         B, T, _ = x.shape
-        if self.qkv_projection == "packed" and pos is None and T <= self.rope_cos.shape[0]:
+        if pos is None and T <= self.rope_cos.shape[0]:
             split_rope = qkv_rope if self.backend == "kernels" else qkv_rope_reference
             qkv = packed_linear(x, self.q_proj, self.k_proj, self.v_proj)
             q, k, v = split_rope(qkv, self.rope_cos, self.rope_sin, self.n_heads, self.n_kv_heads)
@@ -72,8 +70,6 @@ class Attention(Mixer):
         v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         if pos is not None:  # decode: each row at its own position -> (B, 1, 1, hd)
             cos, sin = self.rope_cos[pos][:, None, None], self.rope_sin[pos][:, None, None]
-        elif T <= self.rope_cos.shape[0]:
-            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         else:  # longer than the tables (beyond max_seq_len): compute inline
             cos, sin = rope_cos_sin(torch.arange(T, device=x.device), self.head_dim, self.rope_theta)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
@@ -101,14 +97,18 @@ class Attention(Mixer):
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
         return self._out(y)
 
-    def step(self, x, state, pos):
+    def step(self, x, state, pos, decode_attention="sdpa"):
+        """``decode_attention``: "sdpa" (masked, reads the whole cache) or "triton" (CUDA: reads
+        each row's own pos + 1 keys; models/ops/decode_attention.py), the sampler's choice."""
+        if decode_attention not in DECODE_ATTENTION:
+            raise ValueError(f"attention: unknown decode_attention {decode_attention!r}; known: {DECODE_ATTENTION}")
         B = x.shape[0]
         q, k, v = self._qkv(x, pos)  # (B, H, 1, hd)
         rows = torch.arange(B, device=x.device)
         # scatter this token's k/v into each row's own position (graph-safe: no shape change)
         state["k"][rows, :, pos] = k[:, :, 0].to(state["k"].dtype)
         state["v"][rows, :, pos] = v[:, :, 0].to(state["v"].dtype)
-        if self.decode_attention == "triton" and x.is_cuda:
+        if decode_attention == "triton" and x.is_cuda:
             from recall2reason.models.ops.decode_attention import decode_attention
 
             return self._out(decode_attention(q[:, :, 0], state["k"], state["v"], pos)[:, :, None])

@@ -7,6 +7,10 @@ fixed-shape inference state so that the decode step can be captured in a CUDA gr
     y = mixer.prefill(x, state, slot)     # x: (1, T, D) one prompt -> writes state[slot]; returns (1, T, D)
     y = mixer.step(x, state, pos)         # x: (B, 1, D), pos: (B,) int64 index of this token; updates state in place
 
+Kernel choices come from ``cfg.kernels`` (models/config.py ``KernelConfig``) at construction, kept
+as ``self.kernels``; the decode step's attention kernel is an argument of ``step``
+(``decode_attention``, "sdpa" or "triton"), which only attention reads.
+
 ``step`` must treat every batch row independently (rows hold unrelated sequences at different
 positions) and may not change tensor shapes or allocate state, so it can run inside a graph.
 """
@@ -72,6 +76,7 @@ class Mixer(nn.Module, abc.ABC):
         super().__init__()
         self.layer_idx = layer_idx
         self.backend = backend
+        self.kernels = cfg.kernels
 
     @classmethod
     def kernels_available(cls) -> bool:
@@ -91,5 +96,6 @@ class Mixer(nn.Module, abc.ABC):
         ...
 
     @abc.abstractmethod
-    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor], pos: torch.Tensor,
+             decode_attention: str = "sdpa") -> torch.Tensor:
         ...

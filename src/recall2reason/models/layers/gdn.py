@@ -106,7 +106,7 @@ class GatedDeltaNet(Mixer):
 
     # -- Mixer interface ---------------------------------------------------------------------
     def forward(self, x):
-        q, k, v, a, b = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend))
+        q, k, v, a, b = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend, self.kernels.short_conv))
         o, _ = self._mix(q, k, v, a, b)
         return self._output(o, x)
 
@@ -119,12 +119,12 @@ class GatedDeltaNet(Mixer):
         return st
 
     def prefill(self, x, state, slot):
-        q, k, v, a, b = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend))
+        q, k, v, a, b = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend, self.kernels.short_conv))
         o, h = self._mix(q, k, v, a, b, output_final_state=True)
         state["h"][slot] = h[0].float()
         return self._output(o, x)
 
-    def step(self, x, state, pos):
+    def step(self, x, state, pos, decode_attention="sdpa"):  # decode_attention: attention layers only
         def conv(name, m, t):
             return conv_ops.causal_conv1d_step(t[:, 0], state[f"conv_{name}"], m.weight, m.bias)[:, None]
 

@@ -8,8 +8,8 @@
 State-dict keys equal FLA's (q_proj, k_proj, v_proj, gk_proj.{0,1}, q/k/v_conv1d, g_norm or
 g_norm_swish_gate, g_proj, o_proj), so weights load into ``fla.layers.GatedLinearAttention``.
 Backends: ``kernels`` calls FLA's chunk_gla / fused_recurrent_gla and its short conv (ops.conv);
-training runs ``TRAIN_KERNEL``: "fused" (``ops.fused_chunk_gla``, our two-kernel chunked GLA) or
-"fla" (``kernels.chunk_gla``, FLA's chunk_gla keeping its chunk states for the backward);
+training runs ``cfg.kernels.gla_train``: "fused" (``ops.fused_chunk_gla``, our two-kernel chunked
+GLA) or "fla" (FLA's own chunk_gla);
 ``reference`` runs :mod:`recall2reason.models.ops.gla` (chunked, pure PyTorch).
 """
 
@@ -27,10 +27,10 @@ from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT as _ACT, HeadRMSNorm
 
-# the training kernel: with "fused" GLA50 ran at 0.906x of the Transformer on an H100, with "fla"
-# at 0.83x (the kernel alone: 1.8x faster; 2026-12-06-pretrain-6-fused-gla)
-TRAIN_KERNEL = "fused"
-TRAIN_KERNELS = ("fused", "fla")
+# the training kernel (KernelConfig.gla_train): with "fused" GLA50 ran at 0.906x of the Transformer
+# on an H100, with FLA's chunk_gla (keeping its chunk states) at 0.83x (the kernel alone: 1.8x
+# faster; benchmarks/reports/2026-12-06-pretrain-6-fused-gla.md). "fla" is FLA's chunk_gla as FLA ships it.
+
 
 @register_mixer("gla")
 class GatedLinearAttention(Mixer):
@@ -109,16 +109,11 @@ class GatedLinearAttention(Mixer):
                 from fla.ops.gla import fused_recurrent_gla
 
                 return fused_recurrent_gla(q=q, k=k, v=v, gk=gk, **state)
-            if initial_state is None and not output_final_state and q.requires_grad:  # training
-                if TRAIN_KERNEL == "fused":
-                    from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
+            if (initial_state is None and not output_final_state and q.requires_grad
+                    and self.kernels.gla_train == "fused"):  # training
+                from recall2reason.models.ops.fused_chunk_gla import fused_chunk_gla
 
-                    return fused_chunk_gla(q, k, v, gk), None
-                if TRAIN_KERNEL != "fla":
-                    raise ValueError(f"layers.gla.TRAIN_KERNEL: unknown {TRAIN_KERNEL!r}; known: {TRAIN_KERNELS}")
-                from recall2reason.models.kernels.chunk_gla import chunk_gla_keep_states
-
-                return chunk_gla_keep_states(q, k, v, gk), None
+                return fused_chunk_gla(q, k, v, gk), None
             from fla.ops.gla import chunk_gla as fla_chunk_gla
 
             return fla_chunk_gla(q=q, k=k, v=v, g=gk, **state)
@@ -126,7 +121,7 @@ class GatedLinearAttention(Mixer):
 
     # -- Mixer interface ---------------------------------------------------------------------
     def forward(self, x):
-        q, k, v, gk = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend))
+        q, k, v, gk = self._inputs(x, lambda n, m, t: conv_ops.short_conv_forward(m, t, self.backend, self.kernels.short_conv))
         o, _ = self._mix(q, k, v, gk.to(q.dtype) if self.backend == "kernels" else gk)
         return self._output(o, x)
 
@@ -139,12 +134,12 @@ class GatedLinearAttention(Mixer):
         return st
 
     def prefill(self, x, state, slot):
-        q, k, v, gk = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend))
+        q, k, v, gk = self._inputs(x, functools.partial(conv_ops.prefill_conv, state, slot, self.backend, self.kernels.short_conv))
         o, h = self._mix(q, k, v, gk.to(q.dtype) if self.backend == "kernels" else gk, output_final_state=True)
         state["h"][slot] = h[0].float()
         return self._output(o, x)
 
-    def step(self, x, state, pos):
+    def step(self, x, state, pos, decode_attention="sdpa"):  # decode_attention: attention layers only
         def conv(name, m, t):  # t: (B, 1, D); shifts the token into this row's conv window in place
             return conv_ops.causal_conv1d_step(t[:, 0], state[f"conv_{name}"], m.weight, m.bias)[:, None]
 

@@ -141,7 +141,7 @@ class Mamba(Mixer):
         state["ssm"][slot] = last[0].float()
         return self.out_proj(y)
 
-    def step(self, u, state, pos):
+    def step(self, u, state, pos, decode_attention="sdpa"):  # decode_attention: attention layers only
         x, z = self.in_proj(u[:, 0]).split([self.d_xb, self.d_inner], dim=-1)  # (B, d_xb), (B, d_inner)
         if self.backend == "kernels" and kernels.causal_conv1d_available():
             from causal_conv1d import causal_conv1d_update

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from recall2reason.models import kernels  # lazy: imports no kernel package itself
+from recall2reason.models.config import SHORT_CONV_FORMS
 
 
 def _act(y: torch.Tensor, activation: str | None) -> torch.Tensor:
@@ -58,31 +59,26 @@ def short_conv(dim: int, size: int, bias: bool) -> torch.nn.Conv1d:
     return torch.nn.Conv1d(dim, dim, size, groups=dim, padding=size - 1, bias=bias)
 
 
-# The kernels backend's implementation of the short conv (the same function each way, so not a
-# model setting): "mix" is FLA's Triton forward with causal-conv1d's CUDA backward, "triton" FLA's
-# Triton both ways, "gluon" FLA's Gluon kernels both ways (kernels/short_conv.py); "auto" picks
-# "mix" when causal-conv1d is installed, else "triton". GLA50 on one H100
-# (benchmarks/reports/2026-12-06-pretrain-5-micro-batch-64.md): gluon 400.2k tok/s, mix 399.2k,
-# triton 389.8k; GDN50 gluon = mix.
-# "gluon" is not yet the fallback of "auto": it has not run in prefill / decoding on a GPU.
-FORM = "auto"
-FORMS = ("auto", "mix", "triton", "gluon")
+def kernel_form(form: str = "auto") -> str:
+    """A short-conv form (``KernelConfig.short_conv``) with "auto" resolved: "mix" when
+    causal-conv1d is installed, else "triton" (imports causal-conv1d to check: call on CUDA machines only).
+    GLA50 on one H100
+    (benchmarks/reports/2026-12-06-pretrain-5-micro-batch-64.md): gluon 400.2k tok/s, mix 399.2k,
+    triton 389.8k; GDN50 gluon = mix. "gluon" is not yet the fallback of "auto": it has not run in
+    prefill / decoding on a GPU."""
+    if form not in SHORT_CONV_FORMS:
+        raise ValueError(f"short conv: unknown form {form!r}; known: {SHORT_CONV_FORMS}")
+    return form if form != "auto" else ("mix" if kernels.causal_conv1d_available() else "triton")
 
 
-def kernel_form() -> str:
-    """``FORM`` with "auto" resolved (imports causal-conv1d to check: call on CUDA machines only)."""
-    if FORM not in FORMS:
-        raise ValueError(f"ops.conv.FORM: unknown short-conv form {FORM!r}; known: {FORMS}")
-    return FORM if FORM != "auto" else ("mix" if kernels.causal_conv1d_available() else "triton")
-
-
-def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> torch.Tensor:
-    """silu(causal depthwise conv) of x (B, T, D): FLA's op on ``kernels`` (see ``FORM``), F.conv1d otherwise.
+def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str, form: str = "auto") -> torch.Tensor:
+    """silu(causal depthwise conv) of x (B, T, D): FLA's op in ``form`` (``KernelConfig.short_conv``)
+    on ``kernels``, F.conv1d otherwise.
 
     The "mix" form made GLA50 2.3 % and GDN50 2.8 % faster end to end than the all-Triton form
     (H200, benchmarks/reports/2026-12-04-pretrain-3-loss-kernel-mix-conv.md)."""
     if backend == "kernels":
-        form = kernel_form()
+        form = kernel_form(form)
         if form == "gluon":
             from recall2reason.models.kernels.short_conv import gluon_short_conv
 
@@ -93,9 +89,10 @@ def short_conv_forward(conv: torch.nn.Conv1d, x: torch.Tensor, backend: str) -> 
     return causal_conv1d(x, conv.weight, conv.bias, "silu")
 
 
-def prefill_conv(state: dict, slot: int, backend: str, name: str, conv: torch.nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+def prefill_conv(state: dict, slot: int, backend: str, form: str, name: str, conv: torch.nn.Conv1d,
+                 x: torch.Tensor) -> torch.Tensor:
     """A prompt's short conv (x: (1, T, D)) that also stores its last inputs, the decoding window,
     in ``state[f"conv_{name}"][slot]`` (GLA / GDN ``prefill``)."""
     window = state[f"conv_{name}"]
     window[slot] = conv_window(x, conv.kernel_size[0])[0].to(window.dtype)
-    return short_conv_forward(conv, x, backend)
+    return short_conv_forward(conv, x, backend, form)

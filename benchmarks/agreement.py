@@ -1,5 +1,10 @@
-"""Kernel-vs-reference agreement and timing of one mixer layer (used by tests/test_gpu_kernels.py and
-benchmarks/mixer_kernels.py). Runs only where CUDA and the kernel packages are present."""
+"""Kernel-vs-reference agreement and timing of one mixer layer (used by tests/test_gpu_kernels.py,
+tests/test_models_mixers.py and benchmarks/mixer_kernels.py, gla_kernel.py, gpu_agreement_quick.py).
+A measuring harness, so it lives with the benchmarks, not in the package. Runs only where CUDA and
+the kernel packages are present (or reference vs reference on CPU: ``other="reference"``).
+
+Benchmark scripts import it as ``agreement`` (their own folder is first on sys.path); tests put
+benchmarks/ on sys.path first."""
 
 from __future__ import annotations
 
