@@ -209,7 +209,7 @@ def _token(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "_".join(_token(v) for v in value)
     if isinstance(value, float):
-        text = repr(value) if value != int(value) else str(int(value))
+        text = str(int(value)) if value.is_integer() else repr(value)
         return text.replace(".", "p").replace("-", "m").replace("+", "")
     return str(value)
 
@@ -286,7 +286,7 @@ def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, Ablatio
     if missing:
         raise ConfigError(f"ablations.figures: no set named {missing[0]!r} in ablations.sets ({sorted(sets_cfg)})")
     out: dict[str, AblationSet] = {}
-    names: dict[str, ModelSpec] = {}
+    names: dict[str, ModelSpec] = dict(known)  # a variant may not take a study model's name with other settings
     for set_name in dict.fromkeys(drawn):
         scfg = sets_cfg[set_name]
         if scfg["base"] not in known:
@@ -303,7 +303,8 @@ def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, Ablatio
             spec = by_config.get(json_key(spec), spec)  # e.g. gdn83 with attention at 3, 7, 11 is gdn75
             prev = names.setdefault(spec.name, spec)
             if json_key(prev) != json_key(spec):
-                raise ConfigError(f"ablations: two different variants are both named {spec.name!r}")
+                raise ConfigError(f"ablations: two different models are both named {spec.name!r} (a variant and a "
+                                  "study model, or two variants): rename the models.extra entry")
             label = _label(settings, swept, effective) or base.name
             if spec.name in [v.spec.name for v in variants]:
                 raise ConfigError(f"ablations.sets.{set_name}: variant {spec.name!r} listed twice (two of its variants "

@@ -83,7 +83,7 @@ class Mamba(Mixer):
                 lin.bias.zero_()
 
     # -- pieces --------------------------------------------------------------------------------
-    def _conv(self, x):  # x (B, T, d_inner) -> silu(conv(x))
+    def _conv(self, x):  # x (B, T, d_xb) -> silu(conv(x))
         if self.backend == "kernels" and kernels.causal_conv1d_available():
             from causal_conv1d import causal_conv1d_fn
 
@@ -175,7 +175,7 @@ def mamba_repeat(d_inner: int, d_xb: int, d_state: int) -> int:
 def mamba_dt_limit(limit) -> tuple[float, float] | None:
     if limit is None:
         return None
-    if len(limit) != 2 or limit[0] is None or (limit[1] is not None and not 0 <= limit[0] < limit[1]):
+    if len(limit) != 2 or limit[0] is None or limit[0] < 0 or (limit[1] is not None and limit[1] <= limit[0]):
         raise ConfigError(f"mixers.mamba.dt_limit: expected [lo, hi] with 0 <= lo < hi (hi null: none), got {limit}")
     return float(limit[0]), math.inf if limit[1] is None else float(limit[1])
 
