@@ -226,7 +226,7 @@ def test_a_variant_may_not_take_a_study_models_name_with_other_settings():
 
 
 def test_dt_limit_bounds_and_names():
-    from recall2reason.models.layers.mamba import mamba_dt_limit
+    from recall2reason.models.config import mamba_dt_limit
     from recall2reason.study import _token
 
     assert mamba_dt_limit([0.001, None]) == (0.001, float("inf"))
@@ -234,3 +234,10 @@ def test_dt_limit_bounds_and_names():
         with pytest.raises(ConfigError, match="dt_limit"):
             mamba_dt_limit(bad)
     assert _token([0.0001, float("inf")]) == "0p0001_inf" and _token(2.0) == "2" and _token(-0.5) == "m0p5"
+
+
+def test_a_bad_d_xb_stops_the_parse():
+    models = copy.deepcopy(PAPER["models"])
+    models["mixers"]["mamba"]["d_xb"] = 100
+    with pytest.raises(ConfigError, match="d_xb 100 must divide d_inner"):
+        expand_models(models)
