@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def has_short_conv(spec) -> bool:
     """Whether the model runs ops.conv's short conv (GLA, GDN; Mamba runs mamba-ssm's own)."""
-    return spec.mixer_class in ("gla", "gdn")
+    return bool({"gla", "gdn"} & set(spec.layer_types))
 
 
 def bench_one(spec, args, device, compile: bool, graphs: bool = False,

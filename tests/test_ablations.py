@@ -212,3 +212,32 @@ def test_schema_keys_are_the_dataclass_fields():
         f.name for f in dataclasses.fields(MambaConfig)}
     assert set(ablations["properties"]["spikes"]["properties"]) == {f.name for f in dataclasses.fields(SpikeRule)}
     assert PAPER["ablations"]["spikes"] == dataclasses.asdict(SpikeRule())  # config.yaml states the defaults
+
+
+def test_a_variant_may_not_take_a_study_models_name_with_other_settings():
+    models = copy.deepcopy(PAPER["models"])
+    models["extra"] = {"mamba100_d_state8": {"mixer": "mamba", "attention_layers": [],
+                                             "mixers": {"mamba": {"d_state": 4}}}}
+    with pytest.raises(ConfigError, match="two different models are both named 'mamba100_d_state8'"):
+        expand_ablations(models, {**PAPER["ablations"], "figures": {"fig6": ["mamba_d_state"]}})
+    models["extra"]["mamba100_d_state8"]["mixers"]["mamba"]["d_state"] = 8  # the same model: shared
+    sets = expand_ablations(models, {**PAPER["ablations"], "figures": {"fig6": ["mamba_d_state"]}})
+    assert sets["mamba_d_state"].variants[0].spec.name == "mamba100_d_state8"
+
+
+def test_dt_limit_bounds_and_names():
+    from recall2reason.models.config import mamba_dt_limit
+    from recall2reason.study import _token
+
+    assert mamba_dt_limit([0.001, None]) == (0.001, float("inf"))
+    for bad in ([-1, None], [-1, 1], [1, 1], [None, 1], [1]):
+        with pytest.raises(ConfigError, match="dt_limit"):
+            mamba_dt_limit(bad)
+    assert _token([0.0001, float("inf")]) == "0p0001_inf" and _token(2.0) == "2" and _token(-0.5) == "m0p5"
+
+
+def test_a_bad_d_xb_stops_the_parse():
+    models = copy.deepcopy(PAPER["models"])
+    models["mixers"]["mamba"]["d_xb"] = 100
+    with pytest.raises(ConfigError, match="d_xb 100 must divide d_inner"):
+        expand_models(models)

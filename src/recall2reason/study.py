@@ -121,6 +121,9 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise ConfigError(f"models: duplicate model name(s) {sorted(dupes)}")
+    for spec in specs:  # mixer settings that only building the model would reject (e.g. Mamba's d_xb)
+        for cls in set(spec.layer_types) & {"mamba", "gla", "gdn"}:
+            effective_mixer(cls, spec.mixers.get(cls, {}), int(spec.base["d_model"]))
     only = models_cfg.get("only") or []
     if only:
         unknown = sorted(set(only) - set(names))
@@ -186,7 +189,7 @@ class AblationSet:
 def effective_mixer(cls: str, settings: dict, d_model: int) -> dict:
     """A mixer's settings with every default filled in and Mamba's "auto" values (None) resolved,
     so that two ways of writing the same layer compare equal (d_xb null and d_xb = d_inner)."""
-    from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig  # torch-free
+    from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig, mamba_dt_limit, mamba_repeat  # torch-free
 
     dc = {"mamba": MambaConfig, "gla": GLAConfig, "gdn": GDNConfig}[cls]
     from recall2reason.common.cfg import from_dict, to_dict
@@ -197,6 +200,8 @@ def effective_mixer(cls: str, settings: dict, d_model: int) -> dict:
         out["d_xb"] = out["d_xb"] if out["d_xb"] is not None else out["d_inner"]
         out["dt_rank"] = out["dt_rank"] if out["dt_rank"] is not None else -(-d_model // 16)
         out.pop("expand")  # only through d_inner
+        mamba_repeat(out["d_inner"], out["d_xb"], out["d_state"])  # a bad d_xb stops the parse, not a GPU job
+        mamba_dt_limit(out["dt_limit"])
     return out
 
 
@@ -209,7 +214,7 @@ def _token(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "_".join(_token(v) for v in value)
     if isinstance(value, float):
-        text = repr(value) if value != int(value) else str(int(value))
+        text = str(int(value)) if value.is_integer() else repr(value)
         return text.replace(".", "p").replace("-", "m").replace("+", "")
     return str(value)
 
@@ -286,7 +291,7 @@ def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, Ablatio
     if missing:
         raise ConfigError(f"ablations.figures: no set named {missing[0]!r} in ablations.sets ({sorted(sets_cfg)})")
     out: dict[str, AblationSet] = {}
-    names: dict[str, ModelSpec] = {}
+    names: dict[str, ModelSpec] = dict(known)  # a variant may not take a study model's name with other settings
     for set_name in dict.fromkeys(drawn):
         scfg = sets_cfg[set_name]
         if scfg["base"] not in known:
@@ -303,7 +308,8 @@ def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, Ablatio
             spec = by_config.get(json_key(spec), spec)  # e.g. gdn83 with attention at 3, 7, 11 is gdn75
             prev = names.setdefault(spec.name, spec)
             if json_key(prev) != json_key(spec):
-                raise ConfigError(f"ablations: two different variants are both named {spec.name!r}")
+                raise ConfigError(f"ablations: two different models are both named {spec.name!r} (a variant and a "
+                                  "study model, or two variants): rename the models.extra entry")
             label = _label(settings, swept, effective) or base.name
             if spec.name in [v.spec.name for v in variants]:
                 raise ConfigError(f"ablations.sets.{set_name}: variant {spec.name!r} listed twice (two of its variants "

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 from recall2reason.common import ConfigError
 from recall2reason.common.io import parse_json_line, read_jsonl

@@ -14,7 +14,8 @@ from recall2reason.common import formats, read_jsonl
 from recall2reason.judge.backends.base import Item
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.prompt import render, template
-from recall2reason.judge.run import dollars, item_key, load_items
+from recall2reason.judge.outcome import item_key
+from recall2reason.judge.run import dollars, load_items
 
 CHARS_PER_TOKEN = 4.0
 

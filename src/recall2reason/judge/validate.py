@@ -27,7 +27,8 @@ from recall2reason.judge.categories import ALL_LABELS, NO_ERROR, group_of
 from recall2reason.judge.config import JudgeConfig
 from recall2reason.judge.estimate import estimate_items
 from recall2reason.judge.prompt import render
-from recall2reason.judge.run import Tally, judge_items, make_ledger, row_of
+from recall2reason.judge.outcome import Tally
+from recall2reason.judge.run import judge_items, make_ledger, row_of
 from recall2reason.judge.validation_set import DEFAULT_PATH, load
 from recall2reason.vote.extract import cut_completion, extract_answer, parse_gold, verify_pair
 

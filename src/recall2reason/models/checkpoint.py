@@ -12,8 +12,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import torch
-
 from recall2reason.common.io import InputFileError, atomic_write, read_json, sha256_file, write_json
 from recall2reason.models.config import ModelConfig
 from recall2reason.models.model import HybridLM

@@ -7,6 +7,7 @@ one dataclass per mixer; a model only uses those of the mixers it contains.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -140,3 +141,22 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return to_dict(self)
+
+
+# Mamba's d_xb and dt_limit checks, torch-free: the DAG runs them when it parses the config
+def mamba_repeat(d_inner: int, d_xb: int, d_state: int) -> int:
+    """How many scan heads share one head of x (1: the plain block)."""
+    if d_xb == d_inner:
+        return 1
+    if d_inner % d_xb or d_xb % d_state:
+        raise ConfigError(f"mixers.mamba: d_xb {d_xb} must divide d_inner {d_inner} and be a multiple of "
+                          f"d_state {d_state} (x is shared in heads of d_state channels)")
+    return d_inner // d_xb
+
+
+def mamba_dt_limit(limit) -> tuple[float, float] | None:
+    if limit is None:
+        return None
+    if len(limit) != 2 or limit[0] is None or limit[0] < 0 or (limit[1] is not None and limit[1] <= limit[0]):
+        raise ConfigError(f"mixers.mamba.dt_limit: expected [lo, hi] with 0 <= lo < hi (hi null: none), got {limit}")
+    return float(limit[0]), math.inf if limit[1] is None else float(limit[1])

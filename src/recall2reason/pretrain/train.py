@@ -139,7 +139,7 @@ class TrainRun:
                           self.cfg, self.device, self.graphed, self.grad_sync)
 
 
-def build_run(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, n_micro: int, dist: Dist | None = None,
+def build_run(cfg: TrainConfig, model_cfg: ModelConfig | dict, device: torch.device, n_micro: int, dist: Dist | None = None,
               restore: Callable[[nn.Module, torch.optim.Optimizer], None] | None = None,
               compile_mode: str | None = None) -> TrainRun:
     """Model, AdamW, torch.compile, the CUDA-graphed micro-step and (several ranks) DDP or the
@@ -161,7 +161,8 @@ def build_run(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, n_
     step_module = LossModule(model, cfg)
     graphed = GraphedMicroStep.from_config(step_module, params, n_micro, cfg, device)
     ddp, grad_sync = None, None
-    if dist is not None and dist.enabled and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and graphed is None)):
+    multi = dist is not None and dist.enabled
+    if multi and (cfg.grad_sync == "ddp" or (cfg.grad_sync == "auto" and graphed is None)):
         from torch.nn.parallel import DistributedDataParallel
 
         if graphed is not None:  # DDP's hooks cannot run inside a replayed backward
@@ -169,7 +170,7 @@ def build_run(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, n_
             if dist.is_main:
                 log.info("train.grad_sync ddp: micro-steps run eagerly (no CUDA graph)")
         ddp = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-    elif dist is not None and dist.enabled:
+    elif multi:
         dist.broadcast_params(step_module)
         grad_sync = dist.average_grads
     return TrainRun(cfg, model, optimizer, params, step_module, graphed, device, n_micro, ddp, grad_sync)

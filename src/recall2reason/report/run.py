@@ -10,11 +10,11 @@ import numpy as np
 from recall2reason.common import formats
 from recall2reason.probe.config import KINDS
 from recall2reason.report import recall
-from recall2reason.report.config import ModelInfo, load_report_cfg
+from recall2reason.report.config import load_report_cfg
 from recall2reason.report.flops import FlopModel
 from recall2reason.report.inputs import InputError, exists, grouped, per_model, read_curves, read_json_file, read_rows
 from recall2reason.report.style import save_figure
-from recall2reason.report.tables import TABLES, count_errors, write_table
+from recall2reason.report.tables import count_errors, write_table
 
 log = logging.getLogger("recall2reason.report")
 DATASET_LABEL = {"gsm8k": "GSM8K", "math500": "MATH500"}

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recall2reason.common.cfg import ConfigError
 from recall2reason.models import kernels
+from recall2reason.models.config import mamba_dt_limit, mamba_repeat
 from recall2reason.models.layers.base import Mixer, register_mixer
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step
@@ -83,7 +83,7 @@ class Mamba(Mixer):
                 lin.bias.zero_()
 
     # -- pieces --------------------------------------------------------------------------------
-    def _conv(self, x):  # x (B, T, d_inner) -> silu(conv(x))
+    def _conv(self, x):  # x (B, T, d_xb) -> silu(conv(x))
         if self.backend == "kernels" and kernels.causal_conv1d_available():
             from causal_conv1d import causal_conv1d_fn
 
@@ -160,24 +160,6 @@ class Mamba(Mixer):
         else:
             y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, **kw)
         return self.out_proj(y.to(u.dtype))[:, None]
-
-
-def mamba_repeat(d_inner: int, d_xb: int, d_state: int) -> int:
-    """How many scan heads share one head of x (1: the plain block)."""
-    if d_xb == d_inner:
-        return 1
-    if d_inner % d_xb or d_xb % d_state:
-        raise ConfigError(f"mixers.mamba: d_xb {d_xb} must divide d_inner {d_inner} and be a multiple of "
-                          f"d_state {d_state} (x is shared in heads of d_state channels)")
-    return d_inner // d_xb
-
-
-def mamba_dt_limit(limit) -> tuple[float, float] | None:
-    if limit is None:
-        return None
-    if len(limit) != 2 or limit[0] is None or (limit[1] is not None and not 0 <= limit[0] < limit[1]):
-        raise ConfigError(f"mixers.mamba.dt_limit: expected [lo, hi] with 0 <= lo < hi (hi null: none), got {limit}")
-    return float(limit[0]), math.inf if limit[1] is None else float(limit[1])
 
 
 def share_heads(x: torch.Tensor, repeat: int, head: int) -> torch.Tensor:

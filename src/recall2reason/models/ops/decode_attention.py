@@ -15,9 +15,8 @@ import math
 import torch
 
 # launch configuration: keys per program (SPLIT), read BLOCK at a time through a num_stages-deep
-# pipeline; the fastest of `benchmarks/profile_gpu.py --attn-sweep` (removed since; `git show
-# b48a713:benchmarks/profile_gpu.py`) on the H200 (3.28 TB/s of K/V reads vs 2.89 for one 128-key
-# block per program, 2026-12-02-sample-2-decode-attention-kernel)
+# pipeline; the fastest launch configuration on the H200 (3.28 TB/s of K/V reads vs 2.89 for one
+# 128-key block per program: benchmarks/reports/2026-12-02-sample-2-decode-attention-kernel.md)
 DEFAULT_CONFIG = {"SPLIT": 512, "BLOCK": 64, "num_warps": 2, "num_stages": 2}
 _kernel = None
 

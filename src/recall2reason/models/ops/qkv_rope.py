@@ -18,10 +18,9 @@ import torch
 
 from recall2reason.models.ops.rope import apply_rope
 
-# tokens per program (one program per block of tokens and head), warps per program. On an H100
-# (`benchmarks/profile_gpu.py --qkv-sweep`, removed since: `git show b48a713:benchmarks/profile_gpu.py`;
-# 2026-12-06-pretrain-1-packed-qkv) BLOCK_T 16-64 x 1-4 warps
-# were within 2.5 % of each other; this one is the middle of that range.
+# tokens per program (one program per block of tokens and head), warps per program: on an H100,
+# BLOCK_T 16-64 x 1-4 warps were within 2.5 % of each other (benchmarks/reports/
+# 2026-12-06-pretrain-1-packed-qkv.md); this one is the middle of that range.
 DEFAULT_CONFIG = {"BLOCK_T": 32, "num_warps": 2}
 _kernel = None
 
@@ -87,7 +86,7 @@ def _token_rows(t: torch.Tensor) -> bool:
 
 def _launch(packed, q, k, v, cos, sin, backward: bool) -> None:
     global _kernel
-    config = DEFAULT_CONFIG  # looked up per call, so a sweep can swap it between runs
+    config = DEFAULT_CONFIG
     if _kernel is None:
         _kernel = _build_kernel()
     B, T, H, hd = q.shape
