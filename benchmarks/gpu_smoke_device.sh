@@ -35,17 +35,19 @@ smoke_progress() {
 
 # smoke_run <deadline s> [make variables...]: make gpu-smoke, TERM at the deadline (to make,
 # Snakemake and every job: timeout signals its whole process group), KILL 15 s later.
-# SMOKE_TAG=x names its files $OUT/smoke-x.log and $OUT/progress-x.tgz (several runs in one call)
+# SMOKE_TAG=x names its files $OUT/smoke-x.log and $OUT/progress-x.tgz (several runs in one call);
+# SMOKE_CONFIGS="configs/gpu-smoke.yaml more.yaml" merges more config files over the smoke config
+# (e.g. `models: {hybrid_classes: [gla, gdn]}` to run the models that need no mamba-ssm first)
 smoke_run() {
   local deadline="$1"; shift
-  local t0=$SECONDS rc=0 tag="${SMOKE_TAG:+-$SMOKE_TAG}"
+  local t0=$SECONDS rc=0 tag="${SMOKE_TAG:+-$SMOKE_TAG}" configs="${SMOKE_CONFIGS:-configs/gpu-smoke.yaml}"
   smoke_progress "results/gpu-smoke" "$tag"
   if command -v make > /dev/null; then
-    timeout -k 15 "$deadline" make gpu-smoke "$@" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
+    timeout -k 15 "$deadline" make gpu-smoke SMOKE="--configfile $configs" "$@" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   else  # the Makefile's gpu-smoke recipe, for an image without make
-    timeout -k 15 "$deadline" bash -c "snakemake --profile workstation all --configfile configs/gpu-smoke.yaml \
+    timeout -k 15 "$deadline" bash -c "snakemake --profile workstation all --configfile $configs \
       --resources gpu_jobs=${GPU_JOBS:-8} --set-threads pretrain=2 sample=2 probe=2 vote=4 --scheduler greedy &&
-      snakemake --report results/gpu-smoke/report.html --configfile configs/gpu-smoke.yaml" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
+      snakemake --report results/gpu-smoke/report.html --configfile $configs" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   fi
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
   echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke$tag.log"
