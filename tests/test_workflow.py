@@ -143,6 +143,34 @@ def test_gpu_smoke_study_plans_all_13_models_on_the_gpu_profile(shared_dir):
     assert re.search(r'"n_layers":12', cmds[0]) and re.search(r'"d_model":256', cmds[0])
 
 
+def test_the_500m_study_size_plans_13_models_of_its_stated_sizes():
+    """configs/scale-500m.yaml: the 13 models at d_model 1024 x 24 layers, of the sizes its header
+    states, with the paper's placements scaled to 24 layers and micro-batches that split the batch."""
+    import torch
+    import yaml
+
+    from recall2reason.models import build_model
+    from recall2reason.study import expand_models
+
+    out = snakemake("-n", "-p", "all", "--configfile", "configs/scale-500m.yaml").stdout
+    counts = job_counts(out)
+    assert counts["pretrain"] == 13 and counts["sample"] == 26
+    cmds = [line for line in out.splitlines() if "recall2reason.pretrain --cfg" in line]
+    assert all("results/scale-500m/" in c and '"d_model":1024' in c and '"n_layers":24' in c for c in cmds)
+    base, over = (yaml.safe_load((REPO / p).read_text()) for p in ("config.yaml", "configs/scale-500m.yaml"))
+    models = {**base["models"], **over["models"], "base": {**base["models"]["base"], **over["models"]["base"]},
+              "mixers": {**base["models"]["mixers"], "mamba": {**base["models"]["mixers"]["mamba"], "dt_rank": None}}}
+    sizes = {}
+    for spec in expand_models(models):
+        with torch.device("meta"):  # shapes only, no memory
+            sizes[spec.name] = round(build_model(spec.model_config("reference")).num_params() / 1e6)
+    assert sizes["transformer"] == 468 and sizes["gla100"] == sizes["gdn50"] == 469
+    assert 448 <= min(v for k, v in sizes.items() if k.startswith("mamba")) <= max(
+        v for k, v in sizes.items() if k.startswith("mamba")) <= 458
+    header = (REPO / "configs/scale-500m.yaml").read_text().split("\n\n")[0]
+    assert "Transformer 468M, GLA / GDN 469M, Mamba 448-458M" in header
+
+
 @pytest.mark.parametrize(
     "judge, named",
     [

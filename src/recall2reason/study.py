@@ -241,7 +241,10 @@ def variant_spec(base: ModelSpec, override: dict, where: str) -> tuple[ModelSpec
         raise ConfigError(f"{where}: mixers.{unknown[0]} does not apply to {base.name}, a {cls} model")
     old = effective_mixer(cls, base.mixers.get(cls, {}), d_model)
     asked = {**base.mixers.get(cls, {}), **override.get("mixers", {}).get(cls, {})}
-    new = effective_mixer(cls, asked, d_model)
+    try:
+        new = effective_mixer(cls, asked, d_model)
+    except ConfigError as e:  # e.g. the paper's d_xb sweep (written for d_model 768) at another width
+        raise ConfigError(f"{where} of {base.name}: {e}") from None
     changed = {k: new[k] for k in sorted(new) if new[k] != old[k]}
     layers = base.attention_layers
     if "attention_layers" in override:
