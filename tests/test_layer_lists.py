@@ -81,6 +81,8 @@ def test_the_cpu_twin_builds_and_runs_the_listed_mixers():
         ({"m": {"layers": LAYERS, "mixer": "gdn"}}, "models.extra.m: layers names every layer's mixer"),
         ({"m": {"layers": LAYERS, "mixers": {"gla": {"conv_size": 2}}}}, "models.extra.m.mixers.gla: no layer of m is a gla layer"),
         ({"m": {"mixer": "gdn"}}, "models.extra.m: give either mixer and attention_layers, or layers"),
+        ({"m": {"mixer": "gdn", "attention_layers": [11], "mixers": {"mamba": {"d_state": 8}}}},
+         "models.extra.m.mixers.mamba: no layer of m is a mamba layer"),
         ({"m": {"layers": LAYERS[:6], "base": {"n_layers": 6}}}, None),  # a base override: its own depth
     ],
 )
@@ -90,6 +92,11 @@ def test_bad_layer_list_is_a_config_error_naming_the_key(extra, message):
         return
     with pytest.raises(ConfigError, match=re.escape(message)):
         expand_models(with_extra(extra))
+
+
+def test_an_attention_extra_needs_no_attention_layers():
+    spec = expand_models(with_extra({"wide": {"mixer": "attention", "base": {"d_model": 512, "n_heads": 8, "n_kv_heads": 8}}}))[-1]
+    assert spec.mixer_class == "transformer" and spec.attention_layers == tuple(range(12))
 
 
 def test_schema_names_the_bad_mixer():

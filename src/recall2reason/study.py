@@ -103,14 +103,17 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
         if "layers" in extra:  # every layer's mixer, e.g. [mamba, gdn, attention, ...]
             specs.append(_layer_list_spec(name, extra, base, mixers))
             continue
-        if "mixer" not in extra or "attention_layers" not in extra:
+        if "mixer" not in extra or (extra["mixer"] != "attention" and "attention_layers" not in extra):
             raise ConfigError(f"models.extra.{name}: give either mixer and attention_layers, or layers "
                               f"(every layer's mixer, of {', '.join(MIXERS)})")
         xbase = {**base, **extra.get("base", {})}
         cls = "transformer" if extra["mixer"] == "attention" else extra["mixer"]
+        unused = sorted(set(extra.get("mixers", {})) - {cls})
+        if unused:
+            raise ConfigError(f"models.extra.{name}.mixers.{unused[0]}: no layer of {name} is a {unused[0]} layer")
         xmix = copy.deepcopy({cls: dict(mixers.get(cls, {}))} if cls != "transformer" else {})
         for k, v in extra.get("mixers", {}).items():
-            xmix.setdefault(k, {}).update(v)
+            xmix[k].update(v)
         xn = int(xbase["n_layers"])
         layers = tuple(sorted(extra["attention_layers"])) if cls != "transformer" else tuple(range(xn))
         if any(not 0 <= i < xn for i in layers):
