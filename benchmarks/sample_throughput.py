@@ -27,6 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.append(str(REPO / "src"))  # appended: a tree on PYTHONPATH (an A/B variant) or the installed package wins
 
+from decode_roofline import decode_step_bytes, hbm_bandwidth  # noqa: E402
 from recall2reason.models import build_model  # noqa: E402
 from recall2reason.sample.engine import Engine, Request  # noqa: E402
 from recall2reason.study import expand_models  # noqa: E402
@@ -77,8 +78,16 @@ def bench_engine(model, args, dev, attention_kernel: bool = True) -> dict:
            # where the wall time went: filling slots (prefill), stepping (incl. waiting), harvesting
            **{f"{k}_s": round(v, 3) for k, v in eng.phase_s.items()},
            "ms_per_step": round(eng.phase_s["step"] / max(eng.steps_run, 1) * 1e3, 3)}
+    # the memory roofline (benchmarks/decode_roofline.py) at the mean context of a row's life
+    need = decode_step_bytes(model, args.batch, args.prompt_len + args.new_tokens / 2, eng.dtype)
+    res["step_bytes"] = {k: round(v) for k, v in need.items()}
     if dev.type == "cuda":
         res["peak_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+        try:
+            res["roofline_ms"] = round(need["total"] / hbm_bandwidth(torch.cuda.get_device_name(dev)) * 1e3, 3)
+            res["vs_roofline"] = round(res["ms_per_step"] / res["roofline_ms"], 2)
+        except KeyError as e:
+            print(f"no roofline: {e}", flush=True)
     del eng
     return res
 
@@ -240,7 +249,8 @@ def main() -> int:
             results[m] = r
             print(f"{m:12s} {r['tok_s']:>10,.0f} new tok/s  ({r['tokens']} tokens in {r['secs']:.1f} s, "
                   f"warm-up {r['warmup_s']:.1f} s, backend {model.backend}, reorder-reproducible {r['repro_ok']}; "
-                  f"fill {r['fill_s']} s, {r['ms_per_step']} ms per step, harvest {r['harvest_s']} s, compiled step {r['step_compiled']})", flush=True)
+                  f"fill {r['fill_s']} s, {r['ms_per_step']} ms per step, harvest {r['harvest_s']} s, compiled step {r['step_compiled']}; "
+                  f"memory roofline {r.get('roofline_ms', '-')} ms, {r.get('vs_roofline', '-')}x of it)", flush=True)
             if m == "transformer" and args.attn_compare:
                 r2 = bench_engine(model, args, dev, attention_kernel=False)
                 results["transformer[sdpa]"] = r2
