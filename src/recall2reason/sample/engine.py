@@ -48,6 +48,12 @@ class Completion:
     n_generated: int  # tokens the model produced (EOS included): the compute spent
 
 
+def decode_attention_kernel(attention_kernel: bool, device: torch.device) -> str:
+    """The attention layers' decode-step kernel, an argument of every ``model.step``
+    (models/layers/attention.py): Triton on CUDA when ``sample.attention_kernel`` is on, else SDPA."""
+    return "triton" if attention_kernel and device.type == "cuda" else "sdpa"
+
+
 class Engine:
     """Keyword defaults are ``SampleConfig``'s (the sample stage's), so an engine built by hand in a
     benchmark or test decodes as the stage does; ``Engine.from_config`` takes the whole config."""
@@ -76,8 +82,7 @@ class Engine:
         w = model.lm_head.weight
         self.device, self.dtype = w.device, w.dtype
         self.sync_every = sync_every if self.device.type == "cuda" else 1
-        # the attention layers' decode kernel, an argument of every model.step (models/layers/attention.py)
-        self.decode_attention = "triton" if attention_kernel and self.device.type == "cuda" else "sdpa"
+        self.decode_attention = decode_attention_kernel(attention_kernel, self.device)
         B, dev = batch_size, self.device
         with torch.inference_mode():
             self.states = model.init_state(B, max_len, dev, self.dtype)

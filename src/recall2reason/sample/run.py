@@ -28,7 +28,7 @@ from recall2reason.common import InputFileError, formats, jsonl_lines, read_json
 from recall2reason.common.signals import EXIT_CODE, StopSignals
 from recall2reason.models.config import ModelConfig
 from recall2reason.sample.config import SampleConfig
-from recall2reason.sample.engine import Engine, Request
+from recall2reason.sample.engine import Engine, Request, decode_attention_kernel
 from recall2reason.sample.rng import sample_seed
 from recall2reason.sample.sampling import SAMPLER_VERSION
 
@@ -73,12 +73,6 @@ def open_checkpoint(model_dir: Path, tokenizer: str | os.PathLike):
             f"but {tokenizer} has sha256 {tok.sha256}"
         )
     return tok, meta
-
-
-def decode_attention(cfg: SampleConfig, device: torch.device) -> str:
-    """The attention layers' decode-step kernel (``HybridLM.step``): Triton on CUDA when
-    ``sample.attention_kernel`` is on, else SDPA (what ``Engine`` picks)."""
-    return "triton" if cfg.attention_kernel and device.type == "cuda" else "sdpa"
 
 
 def make_engine(model_dir: Path, cfg: SampleConfig, device: torch.device, max_prompt: int, eos_id: int) -> Engine:
@@ -226,7 +220,7 @@ def run_sample(
         "tokens_per_s": round(store.new_tokens / store.gen_s, 1) if store.gen_s > 0 else 0.0,
         # the kernels that made these rows: the model's (its config.json; defaults for a checkpoint
         # from before they were recorded) and the decode step's
-        "kernels": {**to_dict(ModelConfig.from_dict(meta["model"]).kernels), "decode_attention": decode_attention(cfg, dev)},
+        "kernels": {**to_dict(ModelConfig.from_dict(meta["model"]).kernels), "decode_attention": decode_attention_kernel(cfg.attention_kernel, dev)},
     }
     write_json(stats, st)
     shutil.rmtree(state_dir, ignore_errors=True)
