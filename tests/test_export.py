@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import fakes.mamba_ssm
 from conftest import REPO, snakemake
 from recall2reason.data import synthetic
 from recall2reason.data.template import format_prompt
@@ -128,6 +129,19 @@ def test_greedy_generate_equals_the_samplers(exported, arch):
     sampled = {c.key: c.tokens for c in engine.generate([Request(i, tok(t)["input_ids"], 0) for i, t in enumerate(texts)])}
     for i in range(len(texts)):
         assert new_tokens(gen[i, batch.input_ids.shape[1]:].tolist(), tok.eos_token_id) == sampled[i], (arch, i)
+
+
+@torch.no_grad()
+def test_decoding_hands_mamba_ssm_a_dt_bias_under_dt_limit(exported, monkeypatch):
+    """Where mamba-ssm's decode kernel runs (here its argument contract, on CPU), a clamped Δ still
+    decodes as the PyTorch twin does: the exported Mamba never passes it dt_bias=None."""
+    _, out = exported("mamba_knobs")
+    hf = load_hf(out)
+    ids = torch.randint(3, 400, (2, 12), generator=torch.Generator().manual_seed(3))
+    want = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False)
+    upstream = {"selective_state_update": fakes.mamba_ssm.selective_state_update}
+    monkeypatch.setattr(sys.modules[type(hf).__module__], "kernel", lambda module, name, x: upstream.get(name))
+    assert torch.equal(hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False), want)
 
 
 @pytest.mark.parametrize("arch", ["hybrid", "options_b", "mamba_knobs"])  # with and without short convs

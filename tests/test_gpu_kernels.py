@@ -153,9 +153,9 @@ def test_same_function_as_the_upstream_layer(name, dtype):
     assert rel_err(y_ours, y_theirs) < (1e-3 if dtype == torch.float32 else TOL[torch.bfloat16][0])
 
 
-# Written against mamba-ssm 2.x's selective_scan_fn / selective_state_update (delta_bias=None,
-# delta_softplus=False when Δ is clamped outside) and causal-conv1d at d_xb channels; not yet run
-# on a GPU (issue 46).
+# mamba-ssm 2.x's selective_scan_fn / selective_state_update with Δ clamped outside them
+# (delta_softplus=False; a zero dt_bias for the decode kernel, which cannot take None), and
+# causal-conv1d at d_xb channels.
 MAMBA_KNOBS = {"d_xb": {"d_xb": 384}, "d_inner_d_xb": {"d_inner": 1536, "d_xb": 384},
                "dt_limit": {"dt_limit": [0.001, 0.1]}, "both": {"d_xb": 192, "dt_limit": [0.0, None]}}
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import fakes.mamba_ssm
+
 from recall2reason.common.cfg import ConfigError
 from recall2reason.models import ModelConfig, build_model
 from recall2reason.models.layers import get_mixer
@@ -129,6 +131,31 @@ def test_knobs_decode_like_forward(kw):
         for _ in range(10):
             y = m.step(u[torch.arange(B), pos][:, None], state, pos)
             torch.testing.assert_close(y[:, 0], full[torch.arange(B), pos], atol=1e-5, rtol=1e-4)
+            pos = pos + 1
+
+
+@pytest.mark.parametrize("kw", [{}, {"dt_limit": [0.01, 0.05]}])
+def test_kernels_decode_step_never_passes_mamba_ssm_a_missing_dt_bias(kw, monkeypatch):
+    """Under dt_limit the bias and softplus are applied before the scan; the kernels' decode step must
+    then hand mamba-ssm a zero dt_bias, not None, and still decode like the reference."""
+    import sys
+    import types
+
+    fake = types.ModuleType("mamba_ssm.ops.triton.selective_state_update")
+    fake.selective_state_update = fakes.mamba_ssm.selective_state_update
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    ref = mamba(**kw).eval()
+    ker = mamba(**kw).eval()
+    ker.backend = "kernels"  # only step() is exercised: its conv falls back to PyTorch without causal-conv1d
+    u = torch.randn(2, 6, D)
+    with torch.no_grad():
+        states = [m.init_state(2, 8, u.device, u.dtype) for m in (ref, ker)]
+        pos = torch.zeros(2, dtype=torch.long)
+        for t in range(6):
+            y_ref, y_ker = (m.step(u[:, t:t + 1], s, pos) for m, s in zip((ref, ker), states))
+            torch.testing.assert_close(y_ker, y_ref)
             pos = pos + 1
 
 

@@ -209,6 +209,8 @@ class Mamba(nn.Module):
         update = kernel("mamba_ssm.ops.triton.selective_state_update", "selective_state_update", x)
         step_args = (state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float())
         kw = self._delta_kw()
+        if kw["delta_bias"] is None:  # mamba-ssm 2.3's launcher unpacks dt_bias.stride() and fails on None
+            kw["delta_bias"] = torch.zeros_like(self.D, dtype=torch.float32)
         y = (update or selective_state_step)(*step_args, z=z, dt_bias=kw["delta_bias"], dt_softplus=kw["delta_softplus"])
         return y.to(x.dtype)
 

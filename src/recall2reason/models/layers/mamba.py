@@ -156,6 +156,8 @@ class Mamba(Mixer):
         if self.backend == "kernels":
             from mamba_ssm.ops.triton.selective_state_update import selective_state_update
 
+            if kw["dt_bias"] is None:  # mamba-ssm 2.3's launcher unpacks dt_bias.stride() and fails on None
+                kw["dt_bias"] = torch.zeros_like(self.D, dtype=torch.float32)
             y = selective_state_update(state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float(), z=z, **kw)
         else:
             y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, **kw)
