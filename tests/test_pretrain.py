@@ -324,3 +324,25 @@ def test_refuses_other_tokenizer_and_small_vocab(tmp_path):
     assert r.returncode == 2 and "micro_batch_size" in r.stderr
     r = run_cli({**job_cfg(), "train": {"warmup": 3}}, manifest, tok, tmp_path / "o", tmp_path / "s", timeout=60)
     assert r.returncode == 2 and "train.warmup" in r.stderr
+
+
+def test_failed_capture_before_any_backward_trains_eagerly(monkeypatch):
+    """A capture that fails before the first backward (an OOM in warm-up while other jobs share the
+    GPU) leaves no .grad at all: the step must fall back to eager, as the docstring promises."""
+    from recall2reason.pretrain.graphs import GraphedMicroStep
+
+    def oom(self, inputs, targets):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.95 GiB")
+
+    monkeypatch.setattr(GraphedMicroStep, "capture", oom)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 1)
+    loss_fn = lambda x, y: torch.nn.functional.mse_loss(lin(x).squeeze(-1), y)  # noqa: E731
+    step = GraphedMicroStep(loss_fn, lin.parameters(), n_micro=2, bf16=False)
+    x, y = torch.randn(8, 4), torch.randn(8)
+    assert step(x, y).item() == loss_fn(x, y).item()
+    assert "OutOfMemoryError" in step.failed and step.graph is None
+    g = lin.weight.grad.clone()
+    step(x, y)  # eager from now on: the second micro-batch accumulates
+    torch.testing.assert_close(lin.weight.grad, 2 * g)

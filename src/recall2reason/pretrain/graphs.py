@@ -82,7 +82,9 @@ class GraphedMicroStep:
                  self.warmup, time.perf_counter() - t0)
 
     def zero_grads(self) -> None:
-        torch._foreach_zero_([p.grad for p in self.params if p.grad is not None])
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:  # none yet where capture failed before the first backward (an OOM in warm-up, say)
+            torch._foreach_zero_(grads)
 
     def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.graph is None and self.failed is None:
