@@ -23,7 +23,8 @@ def demo(tmp_path_factory):
     overlay = tmp / "results.yaml"
     overlay.write_text(f"results_dir: {tmp / 'results'}\n")
     configs = ["--configfile", "configs/demo.yaml", "configs/test.yaml", str(overlay)]
-    snakemake("-c2", "all", "export", *configs)
+    run = snakemake("-c2", "all", "export", *configs)
+    (tmp / "run.log").write_text(run.stderr)
     return tmp / "results", configs, tmp
 
 
@@ -65,6 +66,15 @@ def test_stage_outputs_are_consistent(demo):
     assert [json.loads(l)["id"] for l in probe_set] == [p["id"] for p in probes]
     correlation = (results / "tables/recall_correlation.csv").read_text()
     assert correlation.startswith("target,n_models,spearman,lo,hi,n_boot,n_defined\nkv_share,2,")
+
+
+def test_every_model_trains_before_any_sampling_or_probing(demo):
+    """Rule priorities: with slots for one job at a time (-c2), the trainings come first, then the
+    samples, then the probes (the GPU smoke run without them filled its GPU slots with the probes of
+    trained models while four Mamba models waited to train)."""
+    started = re.findall(r"^(?:local)?rule (pretrain|sample|probe):", (demo[2] / "run.log").read_text(), re.M)
+    assert started.count("pretrain") >= 2 and "probe" in started, started
+    assert started == sorted(started, key=["pretrain", "sample", "probe"].index), started
 
 
 def test_nothing_to_do_when_up_to_date(demo):

@@ -17,6 +17,9 @@ rule pretrain:
         out_dir=lambda wc: f"{R}/pretrain/{wc.model}",
         compile_cache=COMPILE_CACHE,
         state_dir=lambda wc: f"{R}/.state/pretrain/{wc.model}",
+    # every model's training starts before other models' sampling and probes: it is the long head
+    # of each model's chain, so the last model to train decides when the study ends
+    priority: 2
     resources:
         gpu=1,  # GPUs of the job (SLURM: --gpus)
         gpu_jobs=1,  # one of the profile's concurrent GPU jobs (workstation/config.yaml)

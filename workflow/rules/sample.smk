@@ -17,6 +17,7 @@ rule sample:
         model_dir=lambda wc: f"{R}/pretrain/{wc.model}",
         compile_cache=COMPILE_CACHE,
         state_dir=lambda wc: f"{R}/.state/sample/{wc.model}/{wc.dataset}/part-{wc.part}",
+    priority: 1  # before the probes: vote, judge and most tables wait on the samples
     resources:
         gpu=1,  # GPUs of the job (SLURM: --gpus)
         gpu_jobs=1,  # one of the profile's concurrent GPU jobs (workstation/config.yaml)

@@ -33,6 +33,7 @@ from recall2reason.common.cfg import to_dict
 from recall2reason.common.io import sha256_file
 from recall2reason.models import ModelConfig, build_model, save_model
 from recall2reason.common.signals import EXIT_CODE, StopSignals
+from recall2reason.common.warmup import first_warmup, kernel_families
 from recall2reason.pretrain.checkpoint import MetricsLog, load_state, save_state
 from recall2reason.pretrain.config import PretrainJob, TrainConfig
 from recall2reason.pretrain.data import DataOrder, StepBatches
@@ -304,6 +305,13 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     trackers = Trackers(cfg, job.name, state_dir, {"model": model_cfg.to_dict(), "train": to_dict(cfg)}) if dist.is_main else None
 
     # ---- the loop -----------------------------------------------------------------------------
+    # one cold warm-up per recurrent kernel family among the study's concurrent jobs (common/warmup.py);
+    # single-process jobs only: the ranks of one job wait on each other inside the first step
+    warmup = contextlib.nullcontext()
+    if device.type == "cuda" and dist.world == 1:
+        run_shape = {"micro_batch": cfg.micro_batch_size, "seq_len": T, "precision": cfg.precision,
+                     "compile": cfg.compile, "gpu": torch.cuda.get_device_name(device)}
+        warmup = first_warmup(kernel_families(model_cfg.to_dict(), "train", run_shape))
     signals = StopSignals(checkpoint_signal=True)  # TERM exits at once until the first step is done
     bar = None
     if dist.is_main:
@@ -324,11 +332,14 @@ def train(job: PretrainJob, data: str | Path, tokenizer: str | Path, out_dir: st
     try:
         for step in range(start_step + 1, total_steps + 1):
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, total_steps, cfg.final_lr_ratio)
-            loss, grad_norm = run.step(batches(step), lr)
-            if signals.nothing_to_save:  # the first step of this run: compile, autotune and capture are behind us
+            first = signals.nothing_to_save  # the first step of this run: compile, autotune and capture
+            with warmup if first else contextlib.nullcontext():
+                loss, grad_norm = run.step(batches(step), lr)
+                if first:
+                    loss.item()  # wait for it
+            if first:
                 signals.nothing_to_save = False
                 if dist.is_main:
-                    loss.item()  # wait for it
                     log.info("first step done %.1f s after start (model build, compile, kernel autotune, CUDA-graph capture)",
                              time.perf_counter() - t_enter)
 

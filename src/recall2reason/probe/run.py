@@ -64,7 +64,7 @@ def run_probes(
     from tqdm import tqdm
 
     from recall2reason.sample.engine import Request
-    from recall2reason.sample.run import make_engine, open_checkpoint, prompt_ids, resolve_device
+    from recall2reason.sample.run import cold_start, make_engine, open_checkpoint, prompt_ids, resolve_device
 
     t0 = time.perf_counter()
     model_dir = Path(model_dir)
@@ -86,7 +86,7 @@ def run_probes(
     texts: dict[int, tuple[str, int, str]] = {}
     new_tokens = 0
     with tqdm(total=len(requests), unit="probe", desc=f"probe {name}", disable=not progress, dynamic_ncols=True) as bar:
-        for c in engine.generate(requests):
+        for c in cold_start(engine, engine_cfg, engine.generate(requests)):
             texts[c.key] = (tok.decode(c.tokens), len(c.tokens), c.finish_reason)
             new_tokens += c.n_generated
             bar.update(1)

@@ -26,6 +26,7 @@ import torch
 
 from recall2reason.common import InputFileError, formats, jsonl_lines, read_json, sha256_file, to_dict, write_json, write_jsonl
 from recall2reason.common.signals import EXIT_CODE, StopSignals
+from recall2reason.common.warmup import first_item_warmed, kernel_families
 from recall2reason.models.config import ModelConfig
 from recall2reason.sample.config import SampleConfig
 from recall2reason.sample.engine import Engine, Request, decode_attention_kernel
@@ -82,6 +83,15 @@ def make_engine(model_dir: Path, cfg: SampleConfig, device: torch.device, max_pr
     model, _ = load_model(model_dir, device=device)
     model = model.to(resolve_dtype(cfg, device)).eval()
     return Engine.from_config(model, cfg, max_prompt=max_prompt, eos_id=eos_id)
+
+
+def cold_start(engine: Engine, cfg: SampleConfig, completions):
+    """``completions``, the engine's cold start (compile, capture, first prefills: up to the first
+    completion) run once per decode kernel family among concurrent jobs on CUDA (common/warmup.py)."""
+    cuda = engine.device.type == "cuda"
+    run = {"slots": engine.B, "dtype": cfg.dtype, "compile": cfg.compile, "sampling_kernel": cfg.sampling_kernel,
+           "gpu": torch.cuda.get_device_name(engine.device) if cuda else None}
+    return first_item_warmed(completions, kernel_families(engine.model.cfg.to_dict(), "decode", run), enabled=cuda)
 
 
 class ShardStore:
@@ -249,7 +259,7 @@ def _generate(cfg: SampleConfig, requests: list[Request], store: ShardStore, tok
         store.flush(pending, now - flush_wall_start, now - t_flush, pending_tokens)
         pending, pending_tokens, t_flush, flush_wall_start = [], 0, now, now
 
-    for c in engine.generate(requests):
+    for c in cold_start(engine, cfg, engine.generate(requests)):
         pid, i = c.key
         pending.append({
             "problem_id": pid, "sample_idx": i, "text": tok.decode(c.tokens), "n_tokens": len(c.tokens),
