@@ -144,6 +144,21 @@ def test_decoding_hands_mamba_ssm_a_dt_bias_under_dt_limit(exported, monkeypatch
     assert torch.equal(hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False), want)
 
 
+def test_exported_mamba_checks_its_widths_as_the_package_does(exported, tmp_path):
+    """The export builds Mamba's widths with the package's own (inlined) functions: a config.json
+    edited to a d_xb that cannot share x across d_inner is refused, not silently truncated."""
+    import shutil
+
+    _, out = exported("mamba_knobs")
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["mamba"]["d_xb"] = 12  # d_inner 64 is no multiple of it
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="must divide d_inner 64"):
+        load_hf(bad)
+
+
 @pytest.mark.parametrize("arch", ["hybrid", "options_b", "mamba_knobs"])  # with and without short convs
 @torch.no_grad()
 def test_left_padding_and_continuing_from_the_state(exported, arch):

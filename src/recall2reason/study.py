@@ -192,16 +192,16 @@ class AblationSet:
 def effective_mixer(cls: str, settings: dict, d_model: int) -> dict:
     """A mixer's settings with every default filled in and Mamba's "auto" values (None) resolved,
     so that two ways of writing the same layer compare equal (d_xb null and d_xb = d_inner)."""
-    from recall2reason.models.config import GDNConfig, GLAConfig, MambaConfig, mamba_dt_limit, mamba_repeat  # torch-free
+    from recall2reason.models.config import (  # torch-free
+        GDNConfig, GLAConfig, MambaConfig, mamba_dt_limit, mamba_repeat, mamba_widths)
 
     dc = {"mamba": MambaConfig, "gla": GLAConfig, "gdn": GDNConfig}[cls]
     from recall2reason.common.cfg import from_dict, to_dict
 
     out = to_dict(from_dict(dc, settings, f"mixers.{cls}"))
     if cls == "mamba":
-        out["d_inner"] = out["d_inner"] if out["d_inner"] is not None else int(out["expand"] * d_model)
-        out["d_xb"] = out["d_xb"] if out["d_xb"] is not None else out["d_inner"]
-        out["dt_rank"] = out["dt_rank"] if out["dt_rank"] is not None else -(-d_model // 16)
+        out["d_inner"], out["dt_rank"], out["d_xb"] = mamba_widths(d_model, out["expand"], out["d_inner"],
+                                                                  out["dt_rank"], out["d_xb"])
         out.pop("expand")  # only through d_inner
         mamba_repeat(out["d_inner"], out["d_xb"], out["d_state"])  # a bad d_xb stops the parse, not a GPU job
         mamba_dt_limit(out["dt_limit"])

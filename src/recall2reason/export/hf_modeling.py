@@ -34,6 +34,8 @@ from transformers.generation import GenerationMixin
 from transformers.utils import ModelOutput
 
 # <inline>: recall2reason.export replaces these imports with the source of what they import
+from recall2reason.common.cfg import ConfigError
+from recall2reason.models.config import mamba_dt_limit, mamba_repeat, mamba_widths
 from recall2reason.models.layers.base import scaled_dim
 from recall2reason.models.layers.mamba import share_heads
 from recall2reason.models.model import RMSNorm
@@ -156,14 +158,11 @@ class Mamba(nn.Module):
     def __init__(self, config):
         super().__init__()
         c, d = SimpleNamespace(**config.mamba), config.d_model
-        self.d_inner = c.d_inner if c.d_inner is not None else int(c.expand * d)
-        self.d_state, self.d_conv = c.d_state, c.d_conv
-        self.dt_rank = c.dt_rank if c.dt_rank is not None else math.ceil(d / 16)
         # the ablation knobs (checkpoints from before them lack the keys): x at d_xb, Δ clamped
-        self.d_xb = getattr(c, "d_xb", None) or self.d_inner
-        self.repeat = self.d_inner // self.d_xb
-        lim = getattr(c, "dt_limit", None)
-        self.dt_limit = None if lim is None else (float(lim[0]), math.inf if lim[1] is None else float(lim[1]))
+        self.d_inner, self.dt_rank, self.d_xb = mamba_widths(d, c.expand, c.d_inner, c.dt_rank, getattr(c, "d_xb", None))
+        self.d_state, self.d_conv = c.d_state, c.d_conv
+        self.repeat = mamba_repeat(self.d_inner, self.d_xb, self.d_state)
+        self.dt_limit = mamba_dt_limit(getattr(c, "dt_limit", None))
         self.in_proj = nn.Linear(d, self.d_xb + self.d_inner, bias=c.bias)
         self.conv1d = short_conv(self.d_xb, c.d_conv, c.conv_bias)
         self.x_proj = nn.Linear(self.d_xb, self.dt_rank + 2 * self.d_state, bias=False)

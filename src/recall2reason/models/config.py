@@ -143,7 +143,16 @@ class ModelConfig:
         return to_dict(self)
 
 
-# Mamba's d_xb and dt_limit checks, torch-free: the DAG runs them when it parses the config
+# Mamba's widths and its d_xb and dt_limit checks, torch-free: the DAG runs them when it parses
+# the config; the layer and the exported HF model (export/hf_modeling.py, inlined) build from them
+def mamba_widths(d_model: int, expand: float, d_inner: int | None, dt_rank: int | None,
+                 d_xb: int | None) -> tuple[int, int, int]:
+    """(d_inner, dt_rank, d_xb) with mamba-ssm's "auto" values (None) resolved: expand * d_model,
+    ceil(d_model / 16), d_inner."""
+    d_inner = d_inner if d_inner is not None else int(expand * d_model)
+    return d_inner, dt_rank if dt_rank is not None else math.ceil(d_model / 16), d_xb if d_xb is not None else d_inner
+
+
 def mamba_repeat(d_inner: int, d_xb: int, d_state: int) -> int:
     """How many scan heads share one head of x (1: the plain block)."""
     if d_xb == d_inner:

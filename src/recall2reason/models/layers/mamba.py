@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recall2reason.models import kernels
-from recall2reason.models.config import mamba_dt_limit, mamba_repeat
+from recall2reason.models.config import mamba_dt_limit, mamba_repeat, mamba_widths
 from recall2reason.models.layers.base import Mixer, register_mixer
 from recall2reason.models.ops import conv as conv_ops
 from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step
@@ -45,10 +45,8 @@ class Mamba(Mixer):
         c = cfg.mamba
         d = cfg.d_model
         self.c = c
-        self.d_inner = c.d_inner if c.d_inner is not None else int(c.expand * d)
+        self.d_inner, self.dt_rank, self.d_xb = mamba_widths(d, c.expand, c.d_inner, c.dt_rank, c.d_xb)
         self.d_state, self.d_conv = c.d_state, c.d_conv
-        self.dt_rank = c.dt_rank if c.dt_rank is not None else math.ceil(d / 16)
-        self.d_xb = c.d_xb if c.d_xb is not None else self.d_inner
         self.repeat = mamba_repeat(self.d_inner, self.d_xb, self.d_state)
         self.dt_limit = mamba_dt_limit(c.dt_limit)
         self.in_proj = nn.Linear(d, self.d_xb + self.d_inner, bias=c.bias)  # [x (d_xb) | z (d_inner)]
