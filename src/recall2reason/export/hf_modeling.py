@@ -44,7 +44,7 @@ from recall2reason.models.ops.delta_rule import chunk_gated_delta_rule, recurren
 from recall2reason.models.ops.gla import chunk_gla, recurrent_gla_step
 from recall2reason.models.ops.norm import ACT, HeadRMSNorm
 from recall2reason.models.ops.rope import apply_rope, rope_cos_sin
-from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step
+from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step, state_update_bias
 from recall2reason.models.ops.swiglu import swiglu_reference
 
 # </inline>
@@ -208,9 +208,8 @@ class Mamba(nn.Module):
         update = kernel("mamba_ssm.ops.triton.selective_state_update", "selective_state_update", x)
         step_args = (state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float())
         kw = self._delta_kw()
-        if kw["delta_bias"] is None:  # mamba-ssm 2.3's launcher unpacks dt_bias.stride() and fails on None
-            kw["delta_bias"] = torch.zeros_like(self.D, dtype=torch.float32)
-        y = (update or selective_state_step)(*step_args, z=z, dt_bias=kw["delta_bias"], dt_softplus=kw["delta_softplus"])
+        y = (update or selective_state_step)(*step_args, z=z, dt_bias=state_update_bias(kw["delta_bias"], self.D),
+                                             dt_softplus=kw["delta_softplus"])
         return y.to(x.dtype)
 
 

@@ -35,7 +35,7 @@ from recall2reason.models import kernels
 from recall2reason.models.config import mamba_dt_limit, mamba_repeat, mamba_widths
 from recall2reason.models.layers.base import Mixer, register_mixer
 from recall2reason.models.ops import conv as conv_ops
-from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step
+from recall2reason.models.ops.selective_scan import selective_scan, selective_state_step, state_update_bias
 
 
 @register_mixer("mamba")
@@ -154,8 +154,7 @@ class Mamba(Mixer):
         if self.backend == "kernels":
             from mamba_ssm.ops.triton.selective_state_update import selective_state_update
 
-            if kw["dt_bias"] is None:  # mamba-ssm 2.3's launcher unpacks dt_bias.stride() and fails on None
-                kw["dt_bias"] = torch.zeros_like(self.D, dtype=torch.float32)
+            kw["dt_bias"] = state_update_bias(kw["dt_bias"], self.D)
             y = selective_state_update(state["ssm"], x.contiguous(), dt, A, Bm, Cm, self.D.float(), z=z, **kw)
         else:
             y = selective_state_step(state["ssm"], x, dt, A, Bm, Cm, self.D, z=z, **kw)

@@ -75,6 +75,12 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     return (y, H) if return_last_state else y
 
 
+def state_update_bias(dt_bias, D):
+    """``dt_bias`` for mamba-ssm's ``selective_state_update``: a zero bias where there is none (Δ
+    clamped before the scan), since its 2.3 launcher unpacks ``dt_bias.stride()`` and fails on None."""
+    return dt_bias if dt_bias is not None else torch.zeros_like(D, dtype=torch.float32)
+
+
 def selective_state_step(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
     """One token: state (b, d, n) updated in place; x, dt, z (b, d); B, C (b, n) -> y (b, d)."""
     ct = torch.promote_types(x.dtype, torch.float32)  # accumulate in fp32 (fp64 stays fp64)
