@@ -69,7 +69,7 @@ def test_other_families_do_not_wait(tmp_path, holder):
 def test_a_failed_or_dead_warmup_is_taken_over_by_a_waiter(tmp_path, holder):
     h = holder("gdn", 0.5, outcome="fail")
     with first_warmup(["gdn"], tmp_path, timeout_s=30, poll_s=0.05):
-        assert h.poll() == 1 and not (tmp_path / "gdn.warm").exists()  # it failed: this job warms up
+        assert h.wait(30) == 1 and not (tmp_path / "gdn.warm").exists()  # it failed (its lock goes before its exit): this job warms up
     assert (tmp_path / "gdn.warm").exists()
     h = holder("gla", 60.0)
     h.kill()  # the OS drops a dead job's lock
