@@ -74,11 +74,13 @@ CONSTANTS = UNIT_CONSTANTS | {Fraction(v) for v in (0, 1, 2, 3, 4, 10)}
 _LATEX_OPS = ((r"\times", "*"), (r"\cdot", "*"), (r"\div", "/"), ("×", "*"), ("·", "*"), ("÷", "/"), (r"\$", "$"))
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 # one term of a step: a number with up to three unit words ("35 miles/gallon", "2 cups per bag")
-# (a letter right after a digit is a variable, "42a"; two or more are a unit, "110km"); a unit word
-# runs to its last letter, or the regex tries every split of every word (seconds on one long line)
-_TERM = rf"\(?\s*\$?\s*(?:{_NUM})\s*%?(?:(?:\s+|/|(?=[A-Za-z]{{2}}))(?!x\b)[A-Za-z][A-Za-z/.'’-]*(?![A-Za-z])){{0,3}}\s*\)?"
+# (a letter right after a digit is a variable, "42a"; two or more are a unit, "110km"). Each run of
+# spaces has one place to go (a term takes spaces only after "(" / "$" or before "%" / ")", the
+# operator takes the rest) and a unit word runs to its last letter: with two places the regex
+# backtracks through every split, 3^n on a line of n failed "+ 1" terms (a minute at n = 8)
+_TERM = rf"(?:\(\s*)?(?:\$\s*)?(?:{_NUM})(?:\s*%)?(?:(?:\s+|/|(?=[A-Za-z]{{2}}))(?!x\b)[A-Za-z][A-Za-z/.'’-]*(?![A-Za-z])){{0,3}}(?:\s*\))?"
 _STEP = re.compile(
-    rf"(?<![\w.^_{{])(?P<lhs>{_TERM}(?:\s*[-+*/]\s*{_TERM})+)\s*=\s*\$?\s*(?:\\boxed\{{\s*)?(?P<result>-?(?:{_NUM}))"
+    rf"(?<![\w.^_{{])(?P<lhs>{_TERM}(?:\s*[-+*/]\s*{_TERM})+)\s*=\s*(?:\$\s*)?(?:\\boxed\{{\s*)?(?P<result>-?(?:{_NUM}))"
 )
 _UNIT_WORDS = re.compile(r"(?<=[\d%\s])/?[A-Za-z][A-Za-z/.'’-]*")
 _WORDS = re.compile(r"[a-z]+")
