@@ -50,6 +50,12 @@ smoke_run() {
       snakemake --report results/gpu-smoke/report.html --configfile $configs" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   fi
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
+  # a Snakemake killed at the deadline (a job busy compiling outlives TERM) keeps its lock: the
+  # next smoke_run would stop at once with a LockException
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    pkill -KILL -f 'recall2reason\.|snakemake' 2>/dev/null; sleep 1
+    snakemake --unlock --configfile $configs > /dev/null 2>&1
+  fi
   echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke$tag.log"
   tar czf "$OUT/progress$tag.tgz" results/gpu-smoke/logs results/gpu-smoke/benchmarks .snakemake/log 2>/dev/null
   return $rc
