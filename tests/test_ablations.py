@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, snakemake
 from recall2reason.common.cfg import ConfigError
 from recall2reason.report.ablations import SpikeRule, find_spikes, spike_rows, SetInfo, VariantInfo
-from recall2reason.study import ablation_models, expand_ablations, expand_models
+from recall2reason.study import ablation_models, all_models, expand_ablations, expand_models, select_only
 
 PAPER = yaml.safe_load((REPO / "config.yaml").read_text())
 
@@ -88,6 +88,18 @@ def test_sets_not_drawn_are_not_expanded_and_models_only_does_not_hide_bases():
     sets = expand_ablations(models, {**PAPER["ablations"], "figures": {"fig7": ["mamba_dt_rank"]}})
     assert list(sets) == ["mamba_dt_rank"]
 
+
+
+def test_models_only_selects_from_every_model_built_once():
+    models = {**PAPER["models"], "only": ["gdn83", "transformer"]}
+    every = all_models(models)
+    assert len(every) == 13 and [s.name for s in expand_models(models)] == ["transformer", "gdn83"]
+    assert select_only(every, models["only"]) == expand_models(models) and select_only(every, []) == every
+    with pytest.raises(ConfigError, match=r"unknown model\(s\) \['gdn51'\]"):
+        select_only(every, ["gdn51"])
+    # the parse passes its every-model list to the ablations: the same sets as building it again
+    ab = {**PAPER["ablations"], "figures": {"fig7": ["mamba_dt_rank"]}}
+    assert expand_ablations(models, ab, every) == expand_ablations(models, ab)
 
 @pytest.mark.parametrize("change, message", [
     ({"figures": {"fig6": ["nope"]}}, "no set named 'nope'"),

@@ -76,6 +76,23 @@ def kernels_section(models_cfg: dict) -> dict | None:
 
 def expand_models(models_cfg: dict) -> list[ModelSpec]:
     """All models of the study in the paper's order, restricted to ``only`` when given."""
+    return select_only(all_models(models_cfg), models_cfg.get("only"))
+
+
+def select_only(specs: list[ModelSpec], only: list[str] | None) -> list[ModelSpec]:
+    """``specs`` restricted to the names of ``models.only`` (all of them when it is empty)."""
+    if not only:
+        return specs
+    names = [s.name for s in specs]
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        raise ConfigError(f"models.only names unknown model(s) {unknown}; known: {names}")
+    return [s for s in specs if s.name in only]
+
+
+def all_models(models_cfg: dict) -> list[ModelSpec]:
+    """Every model the ``models`` section defines, ``only`` aside (ablation variants may vary a
+    model the main study leaves out), each checked as building it would check it."""
     base = dict(models_cfg["base"])
     n_layers = int(base["n_layers"])
     mixers = models_cfg.get("mixers", {})
@@ -127,12 +144,6 @@ def expand_models(models_cfg: dict) -> list[ModelSpec]:
     for spec in specs:  # mixer settings that only building the model would reject (e.g. Mamba's d_xb)
         for cls in set(spec.layer_types) & {"mamba", "gla", "gdn"}:
             effective_mixer(cls, spec.mixers.get(cls, {}), int(spec.base["d_model"]))
-    only = models_cfg.get("only") or []
-    if only:
-        unknown = sorted(set(only) - set(names))
-        if unknown:
-            raise ConfigError(f"models.only names unknown model(s) {unknown}; known: {names}")
-        specs = [s for s in specs if s.name in only]
     return specs
 
 
@@ -285,11 +296,14 @@ def _label(settings: dict[str, Any], swept: list[str], effective: dict[str, Any]
     return ", ".join(items)
 
 
-def expand_ablations(models_cfg: dict, ablations_cfg: dict) -> dict[str, AblationSet]:
+def expand_ablations(
+    models_cfg: dict, ablations_cfg: dict, every_model: list[ModelSpec] | None = None
+) -> dict[str, AblationSet]:
     """Every ablation set of ``ablations.sets`` whose name some figure of ``ablations.figures``
     draws, its variants built from the study's models (``models.only`` aside: a set may vary a
-    model the main study leaves out). A variant whose model equals a study model is that model."""
-    known = {s.name: s for s in expand_models({**models_cfg, "only": []})}
+    model the main study leaves out; ``every_model``: :func:`all_models` of ``models_cfg``, when
+    the caller has it). A variant whose model equals a study model is that model."""
+    known = {s.name: s for s in (every_model if every_model is not None else all_models(models_cfg))}
     by_config = {json_key(s): s for s in known.values()}
     sets_cfg = ablations_cfg.get("sets", {})
     drawn = [n for names in ablations_cfg.get("figures", {}).values() for n in names or []]

@@ -16,7 +16,7 @@ from recall2reason.common.cfg import ConfigError
 from recall2reason.common.schema import config_errors
 from recall2reason.pretrain.config import job_train_section, micro_batch_errors
 from recall2reason.probe.config import ENGINE_KEYS, SET_KEYS, ProbeConfig
-from recall2reason.study import ablation_models, expand_ablations, expand_models, kernels_section
+from recall2reason.study import ablation_models, all_models, expand_ablations, kernels_section, select_only
 
 _errors = config_errors(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 if _errors:
@@ -25,18 +25,15 @@ validate(config, "../schemas/config.schema.yaml")  # fills in schema defaults
 
 R = config["results_dir"].rstrip("/")
 try:
-    MODEL_SPECS = {spec.name: spec for spec in expand_models(config["models"])}
+    ALL_SPECS = all_models(config["models"])  # models.only aside
+    MODEL_SPECS = {spec.name: spec for spec in select_only(ALL_SPECS, config["models"].get("only"))}
+    # Appendix A.3: variants of the study's models, built only by the ablation targets (ablations.smk)
+    ABLATION_SETS = expand_ablations(config["models"], config.get("ablations", {}), ALL_SPECS)
 except ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 MODELS = list(MODEL_SPECS)
-try:  # Appendix A.3: variants of the study's models, built only by the ablation targets (ablations.smk)
-    ABLATION_SETS = expand_ablations(config["models"], config.get("ablations", {}))
-except ConfigError as e:
-    raise WorkflowError(f"config error: {e}")
 SPECS = {**ablation_models(ABLATION_SETS), **MODEL_SPECS}  # every model a job may train
-_mb_errors = micro_batch_errors(
-    config["train"], list(dict.fromkeys([s.name for s in expand_models({**config["models"], "only": []})] + list(SPECS)))
-)
+_mb_errors = micro_batch_errors(config["train"], list(dict.fromkeys([s.name for s in ALL_SPECS] + list(SPECS))))
 if _mb_errors:
     raise WorkflowError("config error(s):\n" + "\n".join(f"  {e}" for e in _mb_errors))
 DATASETS = list(config["eval"])

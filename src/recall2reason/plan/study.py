@@ -21,7 +21,7 @@ from recall2reason.common import ConfigError, formats, from_dict, read_jsonl
 from recall2reason.common.schema import config_errors
 from recall2reason.plan.config import PAPER_TOKENS_PER_EPOCH, PlanConfig
 from recall2reason.plan.table import PlanError, Table, anchor, default_table, gpu_kind, resolve
-from recall2reason.study import ModelSpec, expand_models
+from recall2reason.study import ModelSpec, all_models, expand_models
 
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
 
@@ -51,7 +51,7 @@ def load_study_config(configfiles: list[str | Path] = (), base: str | Path = "co
     validate(config, str((root / SCHEMA).resolve()))  # fills in the schema's defaults
     from recall2reason.pretrain.config import micro_batch_errors
 
-    names = [s.name for s in expand_models({**config["models"], "only": []})]
+    names = [s.name for s in all_models(config["models"])]
     if mb := micro_batch_errors(config["train"], names):
         raise ConfigError("config error(s):\n" + "\n".join(f"  {e}" for e in mb))
     return config
