@@ -53,7 +53,7 @@ smoke_run() {
   # a Snakemake killed at the deadline (a job busy compiling outlives TERM) keeps its lock: the
   # next smoke_run would stop at once with a LockException
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-    pkill -KILL -f 'recall2reason\.|snakemake' 2>/dev/null; sleep 1
+    pkill -KILL -f -- '-m (snakemake|recall2reason\.)' 2>/dev/null; sleep 1  # its jobs, not this shell
     snakemake --unlock --configfile $configs > /dev/null 2>&1
   fi
   echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke$tag.log"

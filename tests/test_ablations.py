@@ -89,7 +89,6 @@ def test_sets_not_drawn_are_not_expanded_and_models_only_does_not_hide_bases():
     assert list(sets) == ["mamba_dt_rank"]
 
 
-
 def test_models_only_selects_from_every_model_built_once():
     models = {**PAPER["models"], "only": ["gdn83", "transformer"]}
     every = all_models(models)
@@ -100,6 +99,7 @@ def test_models_only_selects_from_every_model_built_once():
     # the parse passes its every-model list to the ablations: the same sets as building it again
     ab = {**PAPER["ablations"], "figures": {"fig7": ["mamba_dt_rank"]}}
     assert expand_ablations(models, ab, every) == expand_ablations(models, ab)
+
 
 @pytest.mark.parametrize("change, message", [
     ({"figures": {"fig6": ["nope"]}}, "no set named 'nope'"),
