@@ -46,9 +46,10 @@ def _generate(model, reqs, **opts):
 
 @pytest.mark.parametrize("compile_step", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("sampling_kernel", [False, True], ids=["sort", "triton"])
-@pytest.mark.parametrize("layers", [["attention", "attention"], ["gdn", "attention"]], ids=["transformer", "gdn50"])
+@pytest.mark.parametrize("layers", [["attention", "attention"], ["gdn", "attention"], ["gla", "attention"]],
+                         ids=["transformer", "gdn50", "gla50"])
 def test_engine_options_end_to_end(layers, compile_step, sampling_kernel):
-    if "gdn" in layers:
+    if "gdn" in layers or "gla" in layers:
         pytest.importorskip("fla", reason="flash-linear-attention not importable")
     model = _model(layers)
     reqs = _requests()

@@ -145,11 +145,9 @@ class GatedLinearAttention(Mixer):
 
         q, k, v, gk = self._inputs(x, conv)
         if self.backend == "kernels":
-            from fla.ops.gla import fused_recurrent_gla
+            from recall2reason.models.kernels.gla_step import gla_recurrent_step
 
-            o, h = fused_recurrent_gla(q=q, k=k, v=v, gk=gk.to(q.dtype), initial_state=state["h"],
-                                       output_final_state=True)
-            state["h"].copy_(h)
+            o = gla_recurrent_step(q, k, v, gk.to(q.dtype), state["h"])  # updates state["h"]
         else:
             o = recurrent_gla_step(q[:, 0], k[:, 0], v[:, 0], gk[:, 0], state["h"])[:, None]
         return self._output(o, x)
