@@ -1,6 +1,7 @@
 # Source on a lent GPU machine (device tool) from the project root, carrying .gpu and .smoke
 # (bash ../shared/gpu/stage.sh; bash benchmarks/gpu_smoke_stage.sh):
 #   source benchmarks/gpu_smoke_device.sh && smoke_setup && smoke_run 540
+# (fresh machine: smoke_setup && smoke_train_without_mamba 240 && wait_mamba && smoke_run 300)
 # smoke_setup: the GPU toolkit (benchmarks/gpu_toolkit.sh: Triton 3.7.1, FLA, math-verify; mamba-ssm
 # built in the background), Snakemake from .smoke/, ../shared from .smoke/, and `python` /
 # `snakemake` commands that run the image's Python (the one with torch). smoke_run <s>: `make
@@ -33,6 +34,16 @@ smoke_progress() {
   echo $! > /tmp/smoke-progress.pid
 }
 
+# _smoke_after_deadline <rc> <config files...>: a Snakemake killed at its deadline (a job busy
+# compiling outlives TERM) keeps its lock, and the next run would stop at once with a LockException
+_smoke_after_deadline() {
+  local rc="$1"; shift
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    pkill -KILL -f -- '-m (snakemake|recall2reason\.)' 2>/dev/null; sleep 1  # its jobs, not this shell
+    snakemake --unlock --configfile "$@" > /dev/null 2>&1
+  fi
+}
+
 # smoke_run <deadline s> [make variables...]: make gpu-smoke, TERM at the deadline (to make,
 # Snakemake and every job: timeout signals its whole process group), KILL 15 s later.
 # SMOKE_TAG=x names its files $OUT/smoke-x.log and $OUT/progress-x.tgz (several runs in one call);
@@ -50,14 +61,27 @@ smoke_run() {
       snakemake --report results/gpu-smoke/report.html --configfile $configs" > "$OUT/smoke$tag.log" 2>&1 || rc=$?
   fi
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
-  # a Snakemake killed at the deadline (a job busy compiling outlives TERM) keeps its lock: the
-  # next smoke_run would stop at once with a LockException
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-    pkill -KILL -f -- '-m (snakemake|recall2reason\.)' 2>/dev/null; sleep 1  # its jobs, not this shell
-    snakemake --unlock --configfile $configs > /dev/null 2>&1
-  fi
+  _smoke_after_deadline "$rc" $configs
   echo "make gpu-smoke: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke$tag.log"
   tar czf "$OUT/progress$tag.tgz" results/gpu-smoke/logs results/gpu-smoke/benchmarks .snakemake/log 2>/dev/null
+  return $rc
+}
+
+# smoke_train_without_mamba <deadline s>: on a fresh machine, while mamba-ssm builds, train the 9
+# models that need no mamba-ssm (Transformer, GLA, GDN); then `wait_mamba && smoke_run <s>` runs the rest
+smoke_train_without_mamba() {
+  local t0=$SECONDS rc=0 targets="" m
+  printf 'models: {hybrid_classes: [gla, gdn]}\n' > /tmp/smoke-no-mamba.yaml
+  for m in transformer gla50 gla75 gla83 gla100 gdn50 gdn75 gdn83 gdn100; do
+    targets="$targets results/gpu-smoke/pretrain/$m/model.safetensors"
+  done
+  smoke_progress "results/gpu-smoke" "-train"
+  timeout -k 15 "$1" snakemake --profile workstation --configfile configs/gpu-smoke.yaml /tmp/smoke-no-mamba.yaml \
+    --resources gpu_jobs="${GPU_JOBS:-8}" --set-threads pretrain=2 --scheduler greedy $targets \
+    > "$OUT/smoke-train.log" 2>&1 || rc=$?
+  kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
+  _smoke_after_deadline "$rc" configs/gpu-smoke.yaml
+  echo "training without mamba-ssm: rc $rc after $((SECONDS - t0)) s" | tee -a "$OUT/smoke-train.log"
   return $rc
 }
 
