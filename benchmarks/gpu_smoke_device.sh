@@ -70,14 +70,11 @@ smoke_run() {
 # smoke_train_without_mamba <deadline s>: on a fresh machine, while mamba-ssm builds, train the 9
 # models that need no mamba-ssm (Transformer, GLA, GDN); then `wait_mamba && smoke_run <s>` runs the rest
 smoke_train_without_mamba() {
-  local t0=$SECONDS rc=0 targets="" m
+  local t0=$SECONDS rc=0
   printf 'models: {hybrid_classes: [gla, gdn]}\n' > /tmp/smoke-no-mamba.yaml
-  for m in transformer gla50 gla75 gla83 gla100 gdn50 gdn75 gdn83 gdn100; do
-    targets="$targets results/gpu-smoke/pretrain/$m/model.safetensors"
-  done
   smoke_progress "results/gpu-smoke" "-train"
-  timeout -k 15 "$1" snakemake --profile workstation --configfile configs/gpu-smoke.yaml /tmp/smoke-no-mamba.yaml \
-    --resources gpu_jobs="${GPU_JOBS:-8}" --set-threads pretrain=2 --scheduler greedy $targets \
+  timeout -k 15 "$1" snakemake all --until pretrain --profile workstation --configfile configs/gpu-smoke.yaml \
+    /tmp/smoke-no-mamba.yaml --resources gpu_jobs="${GPU_JOBS:-8}" --set-threads pretrain=2 --scheduler greedy \
     > "$OUT/smoke-train.log" 2>&1 || rc=$?
   kill "$(cat /tmp/smoke-progress.pid)" 2>/dev/null
   _smoke_after_deadline "$rc" configs/gpu-smoke.yaml
